@@ -1,0 +1,50 @@
+"""The `exitd` command: run, ctl, replay, sim, check-config.
+
+Each subcommand lives in its own module; this one only parses the command line and dispatches.
+Bad input ends with a clear message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from exitd import __version__
+from exitd.ops.check_config import run_check_config
+from exitd.replay import command as replay_command
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="exitd",
+        description="Exit manager for Binance USD-M futures positions.",
+    )
+    parser.add_argument("--version", action="version", version=f"exitd {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    replay = commands.add_parser(
+        "replay",
+        help="replay an exit plan over a price file",
+        description="The exit engine over a price file, tick-synchronous (SPEC-exits.md): "
+        "the exits and their P&L.",
+    )
+    replay_command.add_arguments(replay)
+    check = commands.add_parser(
+        "check-config", help="validate a config file and print the effective config"
+    )
+    check.add_argument("file", nargs="?", default="config.toml", metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "replay":
+        return replay_command.run(args, sys.stdout, sys.stderr, os.environ)
+    if args.command == "check-config":
+        return run_check_config(args.file, os.environ, sys.stdout, sys.stderr)
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The pure exit engine: plans, rounding, routing and the decision function.
+
+It imports nothing from actors, the exchange or any network library; time and prices come in
+as arguments. Live trading, the simulator and `exitd replay` all run this one code path.
+"""
+
+from exitd.engine.client_ids import ClientOrderRef, make_client_order_id, parse_client_order_id
+from exitd.engine.decide import Decision, adopt, decide, decide_all
+from exitd.engine.model import (
+    CancelOrder,
+    Event,
+    Fill,
+    Leg,
+    Notice,
+    OrderAccepted,
+    OrderCancelled,
+    OrderIntent,
+    OrderRejected,
+    OrderSide,
+    OrderType,
+    PlaceOrder,
+    PositionChanged,
+    RejectReason,
+    Request,
+    Side,
+    SymbolFilters,
+    Tick,
+    Timer,
+)
+from exitd.engine.plan import ExitPlan, PlanRefused, Position, TakeProfitLeg, build_plan, pct_price
+from exitd.engine.profile import (
+    BreakevenSpec,
+    ExitProfile,
+    ProfileProblem,
+    TakeProfitSpec,
+    TrailMode,
+    TrailSpec,
+    profile_problems,
+)
+from exitd.engine.router import ExitRouter, Route
+from exitd.engine.state import ExitState, OrderStatus, TrackedOrder
+
+__all__ = [
+    "BreakevenSpec",
+    "CancelOrder",
+    "ClientOrderRef",
+    "Decision",
+    "Event",
+    "ExitPlan",
+    "ExitProfile",
+    "ExitRouter",
+    "ExitState",
+    "Fill",
+    "Leg",
+    "Notice",
+    "OrderAccepted",
+    "OrderCancelled",
+    "OrderIntent",
+    "OrderRejected",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "PlaceOrder",
+    "PlanRefused",
+    "Position",
+    "PositionChanged",
+    "ProfileProblem",
+    "RejectReason",
+    "Request",
+    "Route",
+    "Side",
+    "SymbolFilters",
+    "TakeProfitLeg",
+    "TakeProfitSpec",
+    "Tick",
+    "Timer",
+    "TrackedOrder",
+    "TrailMode",
+    "TrailSpec",
+    "adopt",
+    "build_plan",
+    "decide",
+    "decide_all",
+    "make_client_order_id",
+    "parse_client_order_id",
+    "pct_price",
+    "profile_problems",
+]

@@ -1,0 +1,106 @@
+"""The exit state of one position: its plan, what it has seen, and the orders it believes live.
+
+A value, never mutated: `decide` returns a new one. The fields `quiet_limit`, `deadline_ms` and
+`wake` exist only so that a tick which cannot change anything is answered without building a
+new state (the hot path of a live symbol and of `exitd replay`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+
+from exitd.engine.model import Leg, OrderIntent, OrderType
+from exitd.engine.plan import ExitPlan
+
+NEVER_MS = 2**63 - 1
+
+
+class OrderStatus(Enum):
+    PENDING_NEW = "pending_new"
+    LIVE = "live"
+    PENDING_CANCEL = "pending_cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedOrder:
+    intent: OrderIntent
+    status: OrderStatus
+    filled_qty: Decimal = Decimal(0)
+
+    @property
+    def open_qty(self) -> Decimal | None:
+        qty = self.intent.quantity
+        return None if qty is None else qty - self.filled_qty
+
+    @property
+    def active(self) -> bool:
+        """Placed or resting, and not on its way out."""
+        return self.status is not OrderStatus.PENDING_CANCEL
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A leg the exchange refused: not placed again before `not_before_ms`."""
+
+    label: str
+    not_before_ms: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExitState:
+    plan: ExitPlan
+    qty: Decimal
+    adopted_ms: int
+    best_price: Decimal
+    next_seq: int
+    breakeven_armed: bool = False
+    trail_armed: bool = False
+    extreme: Decimal | None = None
+    target_stop: Decimal | None = None
+    tp_filled: tuple[Decimal, ...] = ()
+    tps_done: frozenset[int] = frozenset()
+    time_fired: bool = False
+    orders: tuple[TrackedOrder, ...] = ()
+    retries: tuple[Retry, ...] = ()
+    quiet_limit: Decimal = field(default=Decimal(0))
+    deadline_ms: int = NEVER_MS
+    wake: bool = True
+
+    @property
+    def mfe_pct(self) -> Decimal:
+        """The maximum favourable excursion since adoption, in percent."""
+        return self.plan.excursion_pct(self.best_price)
+
+    @property
+    def flat(self) -> bool:
+        return self.qty == 0
+
+    @property
+    def done(self) -> bool:
+        """Flat with nothing left on the exchange: the symbol's actor may retire this plan."""
+        return self.qty == 0 and not self.orders
+
+    def orders_of(self, leg: Leg, tp_number: int = 0) -> tuple[TrackedOrder, ...]:
+        return tuple(
+            o for o in self.orders if o.intent.leg is leg and o.intent.tp_number == tp_number
+        )
+
+    def order(self, client_order_id: str) -> TrackedOrder | None:
+        for o in self.orders:
+            if o.intent.client_order_id == client_order_id:
+                return o
+        return None
+
+    @property
+    def closing(self) -> bool:
+        """A reduce-only MARKET is on its way: place nothing new until it resolves."""
+        return any(o.intent.type is OrderType.MARKET for o in self.orders)
+
+    @property
+    def working_stop(self) -> TrackedOrder | None:
+        """The newest active working stop: the one a replacement must improve on."""
+        active = [o for o in self.orders_of(Leg.WORKING_STOP) if o.active]
+        return active[-1] if active else None

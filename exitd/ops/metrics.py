@@ -1,0 +1,169 @@
+"""Order counters: every order through the exit gateway, by module, kind and outcome.
+
+`OrderMetrics` is a frozen value, not a shared counter: the gateway actor holds the current
+one and replaces it on each record, and a `metrics` command gets that value itself. Actors
+share nothing mutable (DESIGN.md, "Shape: actors"), so a snapshot sent to the control actor
+can never change under it, and nothing needs a lock or a copy. A record copies a dict of a
+few dozen entries, which costs nothing next to an exchange round-trip.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from types import MappingProxyType
+from typing import TypeVar
+
+_K = TypeVar("_K")
+
+
+class OrderKind(Enum):
+    """What an order is for, in the seed system's words."""
+
+    SL = "sl"
+    TP = "tp"
+    PARTIAL_TP = "partial_tp"
+    BREAKEVEN = "breakeven"
+    TRAILING = "trailing"
+    TIME = "time"
+
+
+class OrderOutcome(Enum):
+    """How an order ended at the gateway."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    # Timed out or "unknown status": the gateway looks it up before any retry.
+    UNKNOWN = "unknown"
+    # Not sent: the hard guard, an unknown module, or the gateway's validation refused it.
+    REFUSED = "refused"
+    # Not sent: the exit brain in mode LEGACY, logged as what it would have done.
+    SHADOW = "shadow"
+    # Not sent: a newer amendment of the same leg replaced it in the gateway's queue.
+    SUPERSEDED = "superseded"
+
+
+OrderKey = tuple[str, OrderKind, OrderOutcome]
+
+
+def _frozen(counts: Mapping[_K, int]) -> Mapping[_K, int]:
+    return MappingProxyType(dict(counts))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderMetrics:
+    """Counts since the daemon started. One count per (module, kind, outcome), from which
+    every breakdown follows."""
+
+    orders: Mapping[OrderKey, int] = field(default_factory=lambda: _frozen({}))
+    conflicts: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
+
+    def record_order(self, module: str, kind: OrderKind, outcome: OrderOutcome) -> OrderMetrics:
+        counts = Counter(self.orders)
+        counts[(module, kind, outcome)] += 1
+        return replace(self, orders=_frozen(counts))
+
+    def record_conflict(self, module: str) -> OrderMetrics:
+        """Count an ownership conflict: a legacy write while the exit brain owns exits."""
+        counts = Counter(self.conflicts)
+        counts[module] += 1
+        return replace(self, conflicts=_frozen(counts))
+
+    @property
+    def total_orders(self) -> int:
+        return sum(self.orders.values())
+
+    @property
+    def total_conflicts(self) -> int:
+        return sum(self.conflicts.values())
+
+    def by_module(self) -> dict[str, int]:
+        return dict(sorted(self._sum_by(lambda key: key[0]).items()))
+
+    def by_kind(self) -> dict[OrderKind, int]:
+        counts = self._sum_by(lambda key: key[1])
+        return {kind: counts[kind] for kind in OrderKind if kind in counts}
+
+    def by_outcome(self) -> dict[OrderOutcome, int]:
+        counts = self._sum_by(lambda key: key[2])
+        return {outcome: counts[outcome] for outcome in OrderOutcome if outcome in counts}
+
+    def count(
+        self,
+        module: str | None = None,
+        kind: OrderKind | None = None,
+        outcome: OrderOutcome | None = None,
+    ) -> int:
+        """Orders matching every given part; None matches anything."""
+        return sum(
+            n
+            for (m, k, o), n in self.orders.items()
+            if module in (None, m) and kind in (None, k) and outcome in (None, o)
+        )
+
+    def _sum_by(self, part: Callable[[OrderKey], _K]) -> Counter[_K]:
+        counts: Counter[_K] = Counter()
+        for key, n in self.orders.items():
+            counts[part(key)] += n
+        return counts
+
+    def summary(self) -> str:
+        """A few readable lines for `exitd ctl metrics` and the log at shutdown."""
+        lines = [f"orders: {self.total_orders}"]
+        if self.orders:
+            lines += [
+                f"  by module:  {_listing(self.by_module().items())}",
+                f"  by kind:    {_listing((k.value, n) for k, n in self.by_kind().items())}",
+                f"  by outcome: {_listing((o.value, n) for o, n in self.by_outcome().items())}",
+            ]
+        conflicts = f"ownership conflicts: {self.total_conflicts}"
+        if self.conflicts:
+            conflicts += f" ({_listing(sorted(self.conflicts.items()))})"
+        lines.append(conflicts)
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, object]:
+        """The counts as plain JSON-ready data, for `exitd ctl metrics --json`."""
+        return {
+            "orders": [
+                {"module": m, "kind": k.value, "outcome": o.value, "count": n}
+                for (m, k, o), n in sorted(self.orders.items(), key=_order_sort_key)
+            ],
+            "conflicts": dict(sorted(self.conflicts.items())),
+            "total_orders": self.total_orders,
+            "total_conflicts": self.total_conflicts,
+        }
+
+    def prometheus_text(self) -> str:
+        """The counters in Prometheus' text exposition format (version 0.0.4)."""
+        lines = [
+            "# HELP exitd_orders_total Orders through the exit gateway.",
+            "# TYPE exitd_orders_total counter",
+        ]
+        for (m, k, o), n in sorted(self.orders.items(), key=_order_sort_key):
+            labels = f'module="{_label(m)}",kind="{k.value}",outcome="{o.value}"'
+            lines.append(f"exitd_orders_total{{{labels}}} {n}")
+        lines += [
+            "# HELP exitd_ownership_conflicts_total Legacy writes while the exit brain owns exits.",
+            "# TYPE exitd_ownership_conflicts_total counter",
+        ]
+        for module, n in sorted(self.conflicts.items()):
+            lines.append(f'exitd_ownership_conflicts_total{{module="{_label(module)}"}} {n}')
+        return "\n".join(lines) + "\n"
+
+
+def _listing(pairs: Iterable[tuple[str, int]]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in pairs)
+
+
+def _order_sort_key(item: tuple[OrderKey, int]) -> tuple[str, str, str]:
+    (module, kind, outcome), _ = item
+    return module, kind.value, outcome.value
+
+
+def _label(value: str) -> str:
+    # A refused write may name any module the control socket was sent; escape it as the
+    # exposition format requires so one odd name cannot break the whole scrape.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
