@@ -398,13 +398,17 @@ def _may_place(state: ExitState, label: str, now_ms: int) -> bool:
 def _reconcile_working_stop(state: ExitState, changes: _Changes, now_ms: int) -> None:
     """Make-before-break: place the better stop, cancel the old one once the new one rests."""
     plan = state.plan
-    active = [o for o in state.orders_of(Leg.WORKING_STOP) if o.active]
+    stops = state.orders_of(Leg.WORKING_STOP)
+    active = [o for o in stops if o.active]
     newest = active[-1] if active else None
     target = state.target_stop
+    # One stop resting and one on its way at most: a replacement waits until the stop before
+    # it is accepted and the one before that is gone (the account's 200 conditional slots).
+    settled = not stops or (len(stops) == 1 and stops[0].status is OrderStatus.LIVE)
     if (
         target is not None
+        and settled
         and state.qty >= plan.filters.min_qty
-        and all(o.status is OrderStatus.LIVE for o in active)
         and _may_place(state, Leg.WORKING_STOP.value, now_ms)
     ):
         if newest is None or _improves(plan, target, _trigger(newest)):

@@ -5,100 +5,53 @@ prices and orders and read back what happened, so a replay and a live run on the
 alike. It is a state machine with many orders, so it mutates its own records rather than
 copying a book per tick; nothing outside this module holds them.
 
-Matching is tick-synchronous (SPEC-exits.md): at each price, stops first (the most protective
-first, a close-position stop first on a tie), a stop filling at the price plus slippage; then
-limits in price-time priority, each at its limit price; orders that are left with nothing to
-reduce expire. An order placed now rests from the next price on; a MARKET fills at once.
+Matching is tick-synchronous (SPEC-exits.md): at each price, conditional orders first (the most
+protective first, a close-position one first on a tie); a triggered one places its child order
+(MARKET, or LIMIT for STOP/TAKE_PROFIT), a market child filling at the price plus slippage;
+then limits in price-time priority, each at its limit price; orders left with nothing to
+reduce expire. An order placed now rests from the next price on, except that an order which
+can take at once does, as a taker on Binance would: a MARKET, or a LIMIT GTC/IOC/FOK that
+crosses the current price fills at that price (plus slippage, never past its limit). A GTX
+(post-only) LIMIT that would cross is refused; an IOC/FOK remainder expires.
+
+`submit`, `cancel_order` and `step` report everything (`MarketEvent`); `place`, `cancel` and
+`on_price` are the narrower view `exitd replay` was written against (fills and closings only,
+an algo order that ends without a fill shown as the order closing).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
 
-from exitd.engine.model import OrderSide, OrderType
+from exitd.engine.model import OrderSide
+from exitd.exchange.sim.book import (
+    AlgoChanged,
+    AlgoStatus,
+    BookOrder,
+    MarketEvent,
+    OrderClosed,
+    OrderOpened,
+    OrderState,
+    Outcome,
+    PositionMoved,
+    Refusal,
+    SimOrderType,
+    TimeInForce,
+    Trade,
+)
+
+__all__ = ["BookOrder", "OrderClosed", "OrderState", "Outcome", "Refusal", "SymbolMarket", "Trade"]
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+_CHILD_IDS_FROM = 1_000_000_000  # a lone market's child ids, far from its caller's ids
 
 
-class OrderState(Enum):
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-
-    @property
-    def open(self) -> bool:
-        return self in (OrderState.NEW, OrderState.PARTIALLY_FILLED)
-
-
-class Refusal(Enum):
-    """Why an order cannot rest or fill; the server maps each to Binance's code."""
-
-    WOULD_TRIGGER = "would_trigger"  # -2021
-    REDUCE_ONLY = "reduce_only"  # -2022
-    NO_PRICE = "no_price"
-    DUPLICATE_CLIENT_ID = "duplicate_client_id"  # -4116
-    UNKNOWN_ORDER = "unknown_order"  # -2011
-
-
-@dataclass(slots=True)
-class BookOrder:
-    """An order as the exchange keeps it. Mutated only by `SymbolMarket`."""
-
-    order_id: int
-    client_order_id: str
-    side: OrderSide
-    type: OrderType
-    quantity: Decimal  # 0 for a close-position stop
-    price: Decimal | None = None
-    trigger_price: Decimal | None = None
-    reduce_only: bool = False
-    close_position: bool = False
-    activation_price: Decimal | None = None
-    callback_rate: Decimal | None = None
-    state: OrderState = OrderState.NEW
-    executed_qty: Decimal = _ZERO
-    trail_extreme: Decimal | None = None
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side is OrderSide.BUY else -1
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.quantity - self.executed_qty
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """One execution, and the position it leaves."""
-
-    trade_id: int
-    order_id: int
-    client_order_id: str
-    side: OrderSide
-    qty: Decimal
-    price: Decimal
-    realized_pnl: Decimal
-    position_after: Decimal
-    time_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class OrderClosed:
-    """An order that left the book without (further) fills."""
-
-    order_id: int
-    client_order_id: str
-    state: OrderState
-    time_ms: int
-
-
-Outcome = Trade | OrderClosed
+def _child_ids() -> Callable[[], int]:
+    return itertools.count(_CHILD_IDS_FROM).__next__
 
 
 @dataclass(slots=True)
@@ -111,117 +64,278 @@ class SymbolMarket:
     position: Decimal = _ZERO
     entry_price: Decimal = _ZERO
     realized_pnl: Decimal = _ZERO
-    orders: dict[str, BookOrder] = field(default_factory=dict)
+    orders: dict[str, BookOrder] = field(default_factory=dict)  # regular, by client id
+    conditionals: dict[str, BookOrder] = field(default_factory=dict)  # algo, by client algo id
+    new_order_id: Callable[[], int] = field(default_factory=_child_ids)
     _next_trade_id: int = 1
+    children: dict[int, BookOrder] = field(default_factory=dict)  # every triggered order's child
+    _parents: dict[int, BookOrder] = field(default_factory=dict)  # open child id -> algo order
 
-    # --- orders -------------------------------------------------------------------------------
+    # --- the narrow view (exitd replay) ---------------------------------------------------------
 
     def place(self, order: BookOrder, time_ms: int) -> Refusal | list[Outcome]:
-        """Rest `order` (a MARKET fills at once); a refusal leaves the book unchanged."""
-        if order.client_order_id in self.orders:
+        result = self.submit(order, time_ms)
+        return result if isinstance(result, Refusal) else _outcomes(result)
+
+    def cancel(self, client_order_id: str, time_ms: int) -> Refusal | OrderClosed:
+        conditional = client_order_id not in self.orders
+        order = (self.conditionals if conditional else self.orders).get(client_order_id)
+        result = self.cancel_order(client_order_id, time_ms, conditional=conditional)
+        if order is None or isinstance(result, Refusal):
+            return Refusal.UNKNOWN_ORDER
+        return OrderClosed(order.order_id, client_order_id, OrderState.CANCELED, time_ms)
+
+    def on_price(self, price: Decimal, time_ms: int) -> list[Outcome]:
+        return _outcomes(self.step(price, time_ms))
+
+    # --- orders ---------------------------------------------------------------------------------
+
+    def submit(self, order: BookOrder, time_ms: int) -> Refusal | list[MarketEvent]:
+        """Accept `order` (it may take at once); a refusal leaves the book unchanged."""
+        book = self.conditionals if order.kind.conditional else self.orders
+        if order.client_order_id in book:
             return Refusal.DUPLICATE_CLIENT_ID
-        price = self.mark_price
-        if order.type is OrderType.STOP_MARKET and price is not None:
-            assert order.trigger_price is not None
-            if (order.trigger_price - price) * order.sign <= 0:
-                return Refusal.WOULD_TRIGGER
-        activation = order.activation_price
-        if (
-            order.type is OrderType.TRAILING_STOP_MARKET
-            and activation is not None
-            and price is not None
-            and (activation - price) * order.sign >= 0
-        ):
+        refusal = self._refusal(order)
+        if refusal is not None:
+            return refusal
+        order.created_ms = order.updated_ms = time_ms
+        if order.kind.conditional:
+            return self._rest_conditional(order, time_ms)
+        events: list[MarketEvent] = [
+            OrderOpened(order.order_id, order.client_order_id, time_ms, self.symbol)
+        ]
+        self._take_or_rest(order, time_ms, events)
+        return events
+
+    def _refusal(self, order: BookOrder) -> Refusal | None:
+        """Binance's placement checks against the current price and position."""
+        price, kind = self.mark_price, order.kind
+        if price is not None and kind.conditional and self._would_trigger(order, price):
             return Refusal.WOULD_TRIGGER
         if order.reduce_only and self._reducible(order) <= 0:
             return Refusal.REDUCE_ONLY
-        if order.type is OrderType.MARKET:
-            if price is None:
-                return Refusal.NO_PRICE
-            return self._execute(order, self._slipped(price, order.side), time_ms)
-        if order.type is OrderType.TRAILING_STOP_MARKET:
-            order.trail_extreme = price  # the trail follows the best price from placement on
-        self.orders[order.client_order_id] = order
-        return []
+        if kind is SimOrderType.MARKET and price is None:
+            return Refusal.NO_PRICE
+        if kind is SimOrderType.LIMIT and price is not None:
+            crosses = _crosses(order, price)
+            if crosses and order.time_in_force is TimeInForce.GTX:
+                return Refusal.POST_ONLY
+            if not crosses and order.time_in_force is TimeInForce.FOK:
+                return Refusal.FOK_UNFILLED
+        return None
 
-    def cancel(self, client_order_id: str, time_ms: int) -> Refusal | OrderClosed:
-        order = self.orders.pop(client_order_id, None)
+    def _would_trigger(self, order: BookOrder, price: Decimal) -> bool:
+        if order.kind is SimOrderType.TRAILING_STOP_MARKET:
+            # The activation price must be on the far side of the price (-2021 otherwise).
+            activation = order.activation_price
+            return activation is not None and (activation - price) * order.sign >= 0
+        assert order.trigger_price is not None
+        return _triggered(order, order.trigger_price, price)
+
+    def _rest_conditional(self, order: BookOrder, time_ms: int) -> list[MarketEvent]:
+        if order.kind is SimOrderType.TRAILING_STOP_MARKET:
+            order.trail_extreme = self.mark_price  # the trail follows the best price from now on
+        order.algo_status = AlgoStatus.NEW
+        self.conditionals[order.client_order_id] = order
+        return [self._algo_event(order, time_ms)]
+
+    def _take_or_rest(self, order: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
+        """A marketable order takes at the current price; the rest rests or expires by its TIF."""
+        price = self.mark_price
+        if price is not None and (order.kind is SimOrderType.MARKET or _crosses(order, price)):
+            taker = self._slipped(price, order.side)
+            if order.price is not None:  # a limit never fills past its price
+                taker = min(taker, order.price) if order.sign > 0 else max(taker, order.price)
+            self._fill(order, taker, time_ms, events, maker=False)
+        if not order.state.open:
+            return
+        keeps = order.kind is SimOrderType.LIMIT and order.time_in_force in _RESTING
+        if keeps and not (order.reducing and self._reducible(order) <= 0):
+            self.orders[order.client_order_id] = order
+        else:
+            self._close(order, OrderState.EXPIRED, time_ms, events)
+
+    def cancel_order(
+        self, client_order_id: str, time_ms: int, *, conditional: bool = False
+    ) -> Refusal | list[MarketEvent]:
+        """Cancel an open order (a conditional one only before it triggers, as on Binance)."""
+        book = self.conditionals if conditional else self.orders
+        order = book.get(client_order_id)
         if order is None:
             return Refusal.UNKNOWN_ORDER
-        order.state = OrderState.CANCELED
-        return OrderClosed(order.order_id, client_order_id, OrderState.CANCELED, time_ms)
+        events: list[MarketEvent] = []
+        if conditional:
+            self._end_algo(order, AlgoStatus.CANCELED, time_ms, events)
+        else:
+            self._close(order, OrderState.CANCELED, time_ms, events)
+        return events
 
-    # --- prices -------------------------------------------------------------------------------
+    # --- prices ---------------------------------------------------------------------------------
 
-    def on_price(self, price: Decimal, time_ms: int) -> list[Outcome]:
+    def step(self, price: Decimal, time_ms: int) -> list[MarketEvent]:
         """Step 1 of a tick: match every resting order against `price`."""
         self.mark_price = price
-        outcomes: list[Outcome] = []
-        for order in self._triggered_stops(price):
-            if order.client_order_id in self.orders:
-                self._fill_resting(order, self._slipped(price, order.side), time_ms, outcomes)
+        events: list[MarketEvent] = []
+        for order in self._triggered_conditionals(price):
+            if order.client_order_id in self.conditionals:
+                self._trigger(order, price, time_ms, events)
         for order in self._crossed_limits(price):
-            if order.client_order_id in self.orders:
+            if self.orders.get(order.client_order_id) is order:
                 assert order.price is not None
-                self._fill_resting(order, order.price, time_ms, outcomes)
-        return outcomes
+                self._fill(order, order.price, time_ms, events, maker=True)
+        return events
 
-    def _triggered_stops(self, price: Decimal) -> list[BookOrder]:
+    def _triggered_conditionals(self, price: Decimal) -> list[BookOrder]:
         triggered = []
-        for order in self.orders.values():
-            level: Decimal | None
-            if order.type is OrderType.STOP_MARKET:
-                level = order.trigger_price
-            elif order.type is OrderType.TRAILING_STOP_MARKET:
+        for order in self.conditionals.values():
+            if order.kind is SimOrderType.TRAILING_STOP_MARKET:
                 level = _trail_level(order, price)
             else:
-                continue
-            if level is None:
-                continue
-            # A sell stop fires at or below its level, a buy stop at or above.
-            if (price - level) * order.sign >= 0:
+                level = order.trigger_price
+            if level is not None and _triggered(order, level, price):
                 triggered.append((level, order))
-        # Most protective first: the highest sell stop, the lowest buy stop; then close-position.
-        triggered.sort(key=lambda lo: (-lo[0] * -lo[1].sign, not lo[1].close_position))
+        # Most protective first: the highest sell level, the lowest buy; then close-position.
+        triggered.sort(key=lambda lo: (lo[0] * lo[1].sign, not lo[1].close_position))
         return [order for _, order in triggered]
 
     def _crossed_limits(self, price: Decimal) -> list[BookOrder]:
-        crossed = []
-        for order in self.orders.values():
-            if order.type is OrderType.LIMIT:
-                assert order.price is not None
-                if (order.price - price) * order.sign >= 0:
-                    crossed.append(order)
+        crossed = [o for o in self.orders.values() if _crosses(o, price)]
         # Price priority: the lowest sell, the highest buy; then time (order ids increase).
         crossed.sort(key=lambda o: (-o.sign * (o.price or _ZERO), o.order_id))
         return crossed
 
-    def _fill_resting(
-        self, order: BookOrder, price: Decimal, time_ms: int, outcomes: list[Outcome]
+    def _trigger(
+        self, algo: BookOrder, price: Decimal, time_ms: int, events: list[MarketEvent]
     ) -> None:
-        if (order.reduce_only or order.close_position) and self._reducible(order) <= 0:
-            # It would grow the position rather than reduce it: Binance expires it.
-            del self.orders[order.client_order_id]
-            order.state = OrderState.EXPIRED
-            outcomes.append(
-                OrderClosed(order.order_id, order.client_order_id, OrderState.EXPIRED, time_ms)
-            )
+        """The algo service hands a triggered order to matching: TRIGGERING, TRIGGERED, child."""
+        del self.conditionals[algo.client_order_id]
+        self._algo_status(algo, AlgoStatus.TRIGGERING, time_ms, events)
+        if algo.reducing and self._reducible(algo) <= 0:
+            # Nothing to reduce on this side any more: matching denies it (ALGO_UPDATE rm).
+            self._algo_status(algo, AlgoStatus.REJECTED, time_ms, events)
             return
-        outcomes.extend(self._execute(order, price, time_ms))
+        held = abs(self.position)
+        child = BookOrder(
+            order_id=self.new_order_id(),
+            client_order_id=algo.client_order_id,
+            side=algo.side,
+            type=algo.kind.child_type,
+            quantity=held if algo.close_position else algo.quantity,
+            price=algo.price if algo.kind.child_type is SimOrderType.LIMIT else None,
+            reduce_only=algo.reduce_only,
+            close_position=algo.close_position,
+            time_in_force=algo.time_in_force,
+            working_type=algo.working_type,
+            created_ms=time_ms,
+            updated_ms=time_ms,
+            algo_id=algo.order_id,
+        )
+        algo.actual_order_id = child.order_id
+        self.children[child.order_id] = child
+        self._parents[child.order_id] = algo
+        self._algo_status(algo, AlgoStatus.TRIGGERED, time_ms, events)
+        events.append(OrderOpened(child.order_id, child.client_order_id, time_ms, self.symbol))
+        self._take_or_rest(child, time_ms, events)
+
+    # --- executions -----------------------------------------------------------------------------
+
+    def _fill(
+        self,
+        order: BookOrder,
+        price: Decimal,
+        time_ms: int,
+        events: list[MarketEvent],
+        *,
+        maker: bool,
+    ) -> None:
+        """Execute what `order` may at `price`; a reducing order with nothing to reduce expires."""
+        qty = min(self._reducible(order), order.remaining) if order.reducing else order.remaining
+        if order.close_position:
+            qty = self._reducible(order)
+        if qty <= 0:
+            self._close(order, OrderState.EXPIRED, time_ms, events)
+            return
+        realized = self._apply_to_position(order.sign * qty, price)
+        order.record_fill(qty, price)
+        order.updated_ms = time_ms
+        done = order.executed_qty >= order.quantity
+        order.state = OrderState.FILLED if done else OrderState.PARTIALLY_FILLED
+        parent = self._parents.get(order.order_id)
+        if parent is not None:
+            parent.record_fill(qty, price)
+        events.append(
+            Trade(
+                self._next_trade_id,
+                order.order_id,
+                order.client_order_id,
+                order.side,
+                qty,
+                price,
+                realized,
+                self.position,
+                time_ms,
+                self.symbol,
+                maker,
+                order.state,
+            )
+        )
+        self._next_trade_id += 1
+        events.append(PositionMoved(self.symbol, self.position, self.entry_price, time_ms))
+        if done:
+            self._leave(order, time_ms, events)
         if self.position == 0:
-            outcomes.extend(self._expire_reducing(time_ms))
+            self._expire_reducing(time_ms, events)
 
-    def _expire_reducing(self, time_ms: int) -> list[Outcome]:
+    def _close(
+        self, order: BookOrder, state: OrderState, time_ms: int, events: list[MarketEvent]
+    ) -> None:
+        """A regular order leaves the book unfilled (or with the rest unfilled)."""
+        order.state = state
+        order.updated_ms = time_ms
+        events.append(
+            OrderClosed(order.order_id, order.client_order_id, state, time_ms, self.symbol)
+        )
+        self._leave(order, time_ms, events)
+
+    def _leave(self, order: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
+        if self.orders.get(order.client_order_id) is order:
+            del self.orders[order.client_order_id]
+        parent = self._parents.pop(order.order_id, None)
+        if parent is not None:  # the child is done: so is its algo order
+            self._algo_status(parent, AlgoStatus.FINISHED, time_ms, events)
+
+    def _expire_reducing(self, time_ms: int, events: list[MarketEvent]) -> None:
         """Flat: what is left with nothing to reduce goes (Binance: EXPIRED)."""
-        expired: list[Outcome] = []
-        for cid, order in list(self.orders.items()):
-            if order.reduce_only or order.close_position:
-                del self.orders[cid]
-                order.state = OrderState.EXPIRED
-                expired.append(OrderClosed(order.order_id, cid, OrderState.EXPIRED, time_ms))
-        return expired
+        for order in [o for o in self.orders.values() if o.reducing]:
+            self._close(order, OrderState.EXPIRED, time_ms, events)
+        for algo in [o for o in self.conditionals.values() if o.reducing]:
+            self._end_algo(algo, AlgoStatus.EXPIRED, time_ms, events)
 
-    # --- executions ---------------------------------------------------------------------------
+    def _end_algo(
+        self, algo: BookOrder, status: AlgoStatus, time_ms: int, events: list[MarketEvent]
+    ) -> None:
+        del self.conditionals[algo.client_order_id]
+        self._algo_status(algo, status, time_ms, events)
+
+    def _algo_status(
+        self, algo: BookOrder, status: AlgoStatus, time_ms: int, events: list[MarketEvent]
+    ) -> None:
+        algo.algo_status = status
+        algo.updated_ms = time_ms
+        if status.terminal:
+            algo.state = _ALGO_END_STATES.get(status, OrderState.FILLED)
+        events.append(self._algo_event(algo, time_ms))
+
+    def _algo_event(self, algo: BookOrder, time_ms: int) -> AlgoChanged:
+        assert algo.algo_status is not None
+        return AlgoChanged(
+            algo.order_id,
+            algo.client_order_id,
+            algo.algo_status,
+            time_ms,
+            self.symbol,
+            algo.actual_order_id,
+        )
 
     def _reducible(self, order: BookOrder) -> Decimal:
         """How much of the position `order` may close: it must trade against the position."""
@@ -235,30 +349,6 @@ class SymbolMarket:
             return price
         sign = 1 if side is OrderSide.BUY else -1
         return price * (1 + sign * self.slippage_pct / _HUNDRED)
-
-    def _execute(self, order: BookOrder, price: Decimal, time_ms: int) -> list[Outcome]:
-        qty = (
-            self._reducible(order) if order.reduce_only or order.close_position else order.remaining
-        )
-        realized = self._apply_to_position(order.sign * qty, price)
-        order.executed_qty += qty
-        done = order.close_position or order.executed_qty >= order.quantity
-        order.state = OrderState.FILLED if done else OrderState.PARTIALLY_FILLED
-        if done:
-            self.orders.pop(order.client_order_id, None)
-        trade = Trade(
-            self._next_trade_id,
-            order.order_id,
-            order.client_order_id,
-            order.side,
-            qty,
-            price,
-            realized,
-            self.position,
-            time_ms,
-        )
-        self._next_trade_id += 1
-        return [trade]
 
     def _apply_to_position(self, signed_qty: Decimal, price: Decimal) -> Decimal:
         """Move the position by `signed_qty` at `price`; the realised P&L of what it closed."""
@@ -279,6 +369,44 @@ class SymbolMarket:
         elif self.position * position < 0:  # flipped: the rest opens at this price
             self.entry_price = price
         return realized
+
+
+def _crosses(order: BookOrder, price: Decimal) -> bool:
+    """A LIMIT that would trade at `price`: a buy at or above it, a sell at or below."""
+    if order.kind is not SimOrderType.LIMIT or order.price is None:
+        return False
+    return (order.price - price) * order.sign >= 0
+
+
+def _triggered(order: BookOrder, level: Decimal, price: Decimal) -> bool:
+    """A stop buys at or above its level and sells at or below; a take-profit the reverse."""
+    if order.kind.take_profit:
+        return (level - price) * order.sign >= 0
+    return (price - level) * order.sign >= 0
+
+
+def _outcomes(events: list[MarketEvent]) -> list[Outcome]:
+    """The replay's view: fills, closings, and algo orders that ended without a child."""
+    outcomes: list[Outcome] = []
+    for event in events:
+        if isinstance(event, Trade | OrderClosed):
+            outcomes.append(event)
+        elif isinstance(event, AlgoChanged) and event.status in _ENDED_UNFILLED:
+            state = (
+                OrderState.CANCELED if event.status is AlgoStatus.CANCELED else OrderState.EXPIRED
+            )
+            outcomes.append(OrderClosed(event.algo_id, event.client_algo_id, state, event.time_ms))
+    return outcomes
+
+
+_RESTING = (TimeInForce.GTC, TimeInForce.GTX)  # IOC and FOK never rest
+_ENDED_UNFILLED = (AlgoStatus.CANCELED, AlgoStatus.EXPIRED, AlgoStatus.REJECTED)
+# The algo record's `state` mirrors its end, for callers that read only `state`.
+_ALGO_END_STATES = {
+    AlgoStatus.CANCELED: OrderState.CANCELED,
+    AlgoStatus.EXPIRED: OrderState.EXPIRED,
+    AlgoStatus.REJECTED: OrderState.REJECTED,
+}
 
 
 def _trail_level(order: BookOrder, price: Decimal) -> Decimal | None:

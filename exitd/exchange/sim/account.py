@@ -1,0 +1,405 @@
+"""One simulated USD-M account in one-way mode: every symbol's market, ids, wallet and ledger.
+
+Sans-I/O like matching: time is an argument, results are typed values, and the server turns
+them into Binance's answers and user-data events. It owns what Binance keeps per account
+rather than per symbol: the two id spaces (orderId for regular orders, algoId for conditional
+ones, each counting up), the 200 open conditional orders limit (-4045), the one
+close-position stop per direction rule (-4130), the USDT wallet (realised P&L less
+commission) and the ledger.
+
+Commission: taker 0.05 %, maker 0.02 % of the notional (Binance's base tier), charged in
+USDT on every fill; a resting LIMIT filled on a later price is the maker, everything else
+(MARKET, a LIMIT crossing at placement, a triggered order's child) the taker.
+
+Events of one call come in the order they happened; on a trigger: ALGO_UPDATE TRIGGERING,
+TRIGGERED (with the child's id), the child's NEW, its trades each followed by the position
+and the balance, then ALGO_UPDATE FINISHED. Binance may push the child's ORDER_TRADE_UPDATE
+before TRIGGERED; we keep the causal order, which a client must handle anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from exitd.engine.model import OrderSide, Side
+from exitd.exchange.sim.book import (
+    AlgoChanged,
+    AlgoStatus,
+    BookOrder,
+    MarketEvent,
+    OrderClosed,
+    OrderOpened,
+    PositionMoved,
+    Refusal,
+    SimOrderType,
+    TimeInForce,
+    Trade,
+    WorkingType,
+)
+from exitd.exchange.sim.ledger import Ledger
+from exitd.exchange.sim.matching import SymbolMarket
+
+MAX_OPEN_CONDITIONAL = 200  # account-wide, all symbols (binance-usdm.md §5.1, 2025-12-29)
+TAKER_FEE = Decimal("0.0005")
+MAKER_FEE = Decimal("0.0002")
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChanged:
+    """The wallet after a fill (ACCOUNT_UPDATE `B`): realised P&L in, commission out."""
+
+    symbol: str
+    wallet_balance: Decimal
+    realized_pnl: Decimal
+    commission: Decimal
+    time_ms: int
+
+
+AccountEvent = MarketEvent | BalanceChanged
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The order as the account keeps it (read it, never change it) and what it caused."""
+
+    order: BookOrder
+    events: tuple[AccountEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    refusal: Refusal
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    amount: Decimal  # signed: positive long, negative short (positionAmt)
+    entry_price: Decimal
+    realized_pnl: Decimal
+    mark_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoParams:
+    """What a conditional order carries beyond side, type and quantity."""
+
+    trigger_price: Decimal | None = None
+    price: Decimal | None = None
+    close_position: bool = False
+    reduce_only: bool = False
+    activation_price: Decimal | None = None
+    callback_rate: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    working_type: WorkingType = WorkingType.CONTRACT_PRICE
+
+
+class SimAccount:
+    """Orders, positions and the wallet of one account; every call returns what it caused."""
+
+    def __init__(
+        self,
+        symbols: Iterable[str],
+        *,
+        wallet_balance: Decimal = Decimal(10_000),
+        slippage_pct: Decimal = _ZERO,
+        commission: bool = True,
+    ) -> None:
+        self.wallet_balance = wallet_balance
+        self.commission = commission
+        self.ledger = Ledger()
+        self._next_order_id = 1
+        self._next_algo_id = 1
+        self.markets = {
+            s: SymbolMarket(s, slippage_pct=slippage_pct, new_order_id=self._order_id)
+            for s in symbols
+        }
+        self._orders: dict[tuple[str, int], BookOrder] = {}  # every regular order ever
+        self._algos: dict[int, tuple[str, BookOrder]] = {}  # every algo order ever
+
+    # --- regular orders -------------------------------------------------------------------------
+
+    def place_order(
+        self,
+        symbol: str,
+        side: OrderSide,
+        type: SimOrderType,
+        quantity: Decimal,
+        time_ms: int,
+        *,
+        price: Decimal | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        reduce_only: bool = False,
+        client_order_id: str | None = None,
+    ) -> Accepted | Rejected:
+        """POST /fapi/v1/order: LIMIT or MARKET only since 2025-12-09 (-4120 otherwise)."""
+        market = self.markets.get(symbol)
+        if market is None:
+            return Rejected(Refusal.UNKNOWN_SYMBOL)
+        order_id = self._order_id()
+        order = BookOrder(
+            order_id,
+            client_order_id or f"sim-{order_id}",
+            side,
+            type,
+            quantity,
+            price=price,
+            reduce_only=reduce_only,
+            time_in_force=time_in_force,
+        )
+        refusal = _order_refusal(order)
+        return self._submit(market, order, time_ms, refusal)
+
+    def cancel_order(
+        self,
+        symbol: str,
+        time_ms: int,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+    ) -> Accepted | Rejected:
+        order = self.query_order(symbol, order_id=order_id, client_order_id=client_order_id)
+        market = self.markets.get(symbol)
+        if order is None or market is None or not order.state.open:
+            return Rejected(Refusal.UNKNOWN_ORDER)
+        result = market.cancel_order(order.client_order_id, time_ms)
+        if isinstance(result, Refusal):
+            return Rejected(result)
+        return Accepted(order, self._settle(result))
+
+    def cancel_all_orders(self, symbol: str, time_ms: int) -> list[AccountEvent]:
+        """DELETE /fapi/v1/allOpenOrders: regular orders only, algo orders stay."""
+        events: list[AccountEvent] = []
+        for order in self.open_orders(symbol):
+            result = self.cancel_order(symbol, time_ms, order_id=order.order_id)
+            if isinstance(result, Accepted):
+                events.extend(result.events)
+        return events
+
+    def query_order(
+        self, symbol: str, *, order_id: int | None = None, client_order_id: str | None = None
+    ) -> BookOrder | None:
+        """Any regular order ever placed; by client id, the latest that carried it."""
+        if order_id is not None:
+            return self._orders.get((symbol, order_id))
+        matches = [
+            o
+            for (s, _), o in self._orders.items()
+            if s == symbol and o.client_order_id == client_order_id
+        ]
+        return max(matches, key=lambda o: o.order_id) if matches else None
+
+    def all_orders(self, symbol: str | None = None) -> list[BookOrder]:
+        """Every regular order ever accepted (children included), oldest first."""
+        return [o for (s, _), o in sorted(self._orders.items()) if symbol in (None, s)]
+
+    def open_orders(self, symbol: str | None = None) -> list[BookOrder]:
+        markets = [self.markets[symbol]] if symbol else list(self.markets.values())
+        return sorted((o for m in markets for o in m.orders.values()), key=lambda o: o.order_id)
+
+    # --- conditional (algo) orders --------------------------------------------------------------
+
+    def place_algo_order(
+        self,
+        symbol: str,
+        side: OrderSide,
+        type: SimOrderType,
+        quantity: Decimal | None,
+        time_ms: int,
+        *,
+        params: AlgoParams = AlgoParams(),
+        client_algo_id: str | None = None,
+    ) -> Accepted | Rejected:
+        """POST /fapi/v1/algoOrder with algoType=CONDITIONAL."""
+        market = self.markets.get(symbol)
+        if market is None:
+            return Rejected(Refusal.UNKNOWN_SYMBOL)
+        algo_id = self._next_algo_id
+        self._next_algo_id += 1
+        order = BookOrder(
+            algo_id,
+            client_algo_id or f"simalgo-{algo_id}",
+            side,
+            type,
+            quantity or _ZERO,
+            price=params.price,
+            trigger_price=params.trigger_price,
+            reduce_only=params.reduce_only,
+            close_position=params.close_position,
+            activation_price=params.activation_price,
+            callback_rate=params.callback_rate,
+            time_in_force=params.time_in_force,
+            working_type=params.working_type,
+        )
+        refusal = _algo_refusal(order, quantity) or self._algo_limits(symbol, order)
+        return self._submit(market, order, time_ms, refusal)
+
+    def _algo_limits(self, symbol: str, order: BookOrder) -> Refusal | None:
+        open_algos = self.open_algo_orders()
+        if any(o.client_order_id == order.client_order_id for o in open_algos):
+            return Refusal.DUPLICATE_CLIENT_ID
+        if len(open_algos) >= MAX_OPEN_CONDITIONAL:
+            return Refusal.MAX_STOP_ORDERS
+        if order.close_position and any(
+            o.close_position
+            and o.side is order.side
+            and o.kind.take_profit == order.kind.take_profit
+            for o in self.markets[symbol].conditionals.values()
+        ):
+            return Refusal.CLOSE_POSITION_EXISTS
+        return None
+
+    def cancel_algo_order(
+        self, time_ms: int, *, algo_id: int | None = None, client_algo_id: str | None = None
+    ) -> Accepted | Rejected:
+        """DELETE /fapi/v1/algoOrder: only before it triggers (-2011 after, as on Binance)."""
+        found = self.query_algo_order(algo_id=algo_id, client_algo_id=client_algo_id)
+        if found is None:
+            return Rejected(Refusal.UNKNOWN_ORDER)
+        symbol, order = found
+        market = self.markets[symbol]
+        if market.conditionals.get(order.client_order_id) is not order:
+            return Rejected(Refusal.UNKNOWN_ORDER)
+        result = market.cancel_order(order.client_order_id, time_ms, conditional=True)
+        if isinstance(result, Refusal):
+            return Rejected(result)
+        return Accepted(order, self._settle(result))
+
+    def cancel_all_algo_orders(self, symbol: str, time_ms: int) -> list[AccountEvent]:
+        events: list[AccountEvent] = []
+        for order in self.open_algo_orders(symbol):
+            result = self.cancel_algo_order(time_ms, algo_id=order.order_id)
+            if isinstance(result, Accepted):
+                events.extend(result.events)
+        return events
+
+    def query_algo_order(
+        self, *, algo_id: int | None = None, client_algo_id: str | None = None
+    ) -> tuple[str, BookOrder] | None:
+        """Any algo order ever placed, with its symbol (algo endpoints need no symbol)."""
+        if algo_id is not None:
+            return self._algos.get(algo_id)
+        matches = [so for so in self._algos.values() if so[1].client_order_id == client_algo_id]
+        return max(matches, key=lambda so: so[1].order_id) if matches else None
+
+    def open_algo_orders(self, symbol: str | None = None) -> list[BookOrder]:
+        markets = [self.markets[symbol]] if symbol else list(self.markets.values())
+        return sorted(
+            (o for m in markets for o in m.conditionals.values()), key=lambda o: o.order_id
+        )
+
+    # --- prices and positions -------------------------------------------------------------------
+
+    def set_price(self, symbol: str, price: Decimal, time_ms: int) -> list[AccountEvent]:
+        """One tick of `symbol`: matching runs; what it caused, in order."""
+        return list(self._settle(self.markets[symbol].step(price, time_ms)))
+
+    def open_position(
+        self, symbol: str, side: Side, qty: Decimal, price: Decimal, time_ms: int
+    ) -> list[AccountEvent]:
+        """/sim/position: an entry bot's MARKET order (not exitd's), filled at `price`."""
+        market = self.markets[symbol]
+        mark = market.mark_price
+        market.mark_price = price  # the fill price; the mark returns unless there was none
+        try:
+            order_side = OrderSide.BUY if side is Side.LONG else OrderSide.SELL
+            result = self.place_order(symbol, order_side, SimOrderType.MARKET, qty, time_ms)
+        finally:
+            market.mark_price = price if mark is None else mark
+        return list(result.events) if isinstance(result, Accepted) else []
+
+    def position(self, symbol: str) -> Position:
+        m = self.markets[symbol]
+        return Position(symbol, m.position, m.entry_price, m.realized_pnl, m.mark_price)
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _submit(
+        self, market: SymbolMarket, order: BookOrder, time_ms: int, refusal: Refusal | None
+    ) -> Accepted | Rejected:
+        result = refusal or market.submit(order, time_ms)
+        if isinstance(result, Refusal):
+            self.ledger.received(market.symbol, order, time_ms, result.value)
+            return Rejected(result)
+        if order.kind.conditional:
+            self._algos[order.order_id] = (market.symbol, order)
+        else:
+            self._orders[market.symbol, order.order_id] = order
+        return Accepted(order, self._settle(result))
+
+    def _settle(self, events: list[MarketEvent]) -> tuple[AccountEvent, ...]:
+        """Book each event in the ledger and the wallet; a fill adds its balance change."""
+        settled: list[AccountEvent] = []
+        for event in events:
+            settled.append(event)
+            if isinstance(event, Trade):
+                settled.append(self._book_trade(event))
+            elif isinstance(event, OrderOpened):
+                self._book_opened(event)
+            elif isinstance(event, OrderClosed):
+                self.ledger.order_status(
+                    event.symbol, event.order_id, event.state.value, event.time_ms
+                )
+            elif isinstance(event, AlgoChanged):
+                self._book_algo(event)
+            elif isinstance(event, PositionMoved):
+                self.ledger.moved(event)
+        return tuple(settled)
+
+    def _book_trade(self, trade: Trade) -> BalanceChanged:
+        rate = (MAKER_FEE if trade.maker else TAKER_FEE) if self.commission else _ZERO
+        commission = trade.qty * trade.price * rate
+        self.wallet_balance += trade.realized_pnl - commission
+        self.ledger.filled(trade, commission)
+        return BalanceChanged(
+            trade.symbol, self.wallet_balance, trade.realized_pnl, commission, trade.time_ms
+        )
+
+    def _book_opened(self, event: OrderOpened) -> None:
+        market = self.markets[event.symbol]
+        order = self._orders.get((event.symbol, event.order_id))
+        if order is None:  # a triggered algo order's child
+            order = market.children[event.order_id]
+            self._orders[event.symbol, event.order_id] = order
+        self.ledger.received(event.symbol, order, event.time_ms)
+
+    def _book_algo(self, event: AlgoChanged) -> None:
+        if event.status is AlgoStatus.NEW:  # _submit indexed it before settling
+            self.ledger.received(event.symbol, self._algos[event.algo_id][1], event.time_ms)
+        else:
+            self.ledger.algo_status(event.algo_id, event.status.value, event.time_ms)
+
+    def _order_id(self) -> int:
+        self._next_order_id += 1
+        return self._next_order_id - 1
+
+
+def _order_refusal(order: BookOrder) -> Refusal | None:
+    if order.kind.conditional:
+        return Refusal.USE_ALGO_ENDPOINT
+    if order.quantity <= 0 or (order.kind is SimOrderType.LIMIT) != (order.price is not None):
+        return Refusal.BAD_PARAMETERS
+    return None
+
+
+def _algo_refusal(order: BookOrder, quantity: Decimal | None) -> Refusal | None:
+    """The algo endpoint's parameter rules that matching relies on (binance-usdm.md §5.3)."""
+    kind = order.kind
+    if not kind.conditional:
+        return Refusal.NOT_CONDITIONAL
+    if order.close_position:
+        market_stop = kind in (SimOrderType.STOP_MARKET, SimOrderType.TAKE_PROFIT_MARKET)
+        if quantity is not None or order.reduce_only or not market_stop:
+            return Refusal.BAD_PARAMETERS  # -4137 / -4138
+    elif quantity is None or quantity <= 0:
+        return Refusal.BAD_PARAMETERS
+    if kind is SimOrderType.TRAILING_STOP_MARKET:
+        return None if order.callback_rate is not None else Refusal.BAD_PARAMETERS
+    if order.trigger_price is None or (kind.child_type is SimOrderType.LIMIT) != (
+        order.price is not None
+    ):
+        return Refusal.BAD_PARAMETERS
+    return None
