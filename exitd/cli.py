@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from exitd import __version__
+from exitd.exchange.sim import command as sim_command
 from exitd.ops.check_config import run_check_config
 from exitd.replay import command as replay_command
 
@@ -30,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
         "the exits and their P&L.",
     )
     replay_command.add_arguments(replay)
+    sim = commands.add_parser(
+        "sim",
+        help="run the local Binance USD-M futures simulator",
+        description="A local exchange speaking Binance's REST and websocket protocol on "
+        "127.0.0.1, until SIGINT or SIGTERM.",
+    )
+    sim_command.add_arguments(sim)
     check = commands.add_parser(
         "check-config", help="validate a config file and print the effective config"
     )
@@ -41,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "replay":
         return replay_command.run(args, sys.stdout, sys.stderr, os.environ)
+    if args.command == "sim":
+        return sim_command.run(args, sys.stdout, sys.stderr)
     if args.command == "check-config":
         return run_check_config(args.file, os.environ, sys.stdout, sys.stderr)
     raise AssertionError(f"unhandled command {args.command}")

@@ -191,6 +191,17 @@ class RateLimiter:
             out["X-MBX-ORDER-COUNT-1M"] = str(acct.minute.current(now_ms))
         return out
 
+    def impose(self, *, ip: str, now_ms: int, until_ms: int) -> errors.BinanceError:
+        """A 429 the fault injector imposes until `until_ms` (a storm), with a real one's rules:
+        its Retry-After starts a cooldown, and a request inside it is banned with 418."""
+        state = self._ips.setdefault(ip, _IpState())
+        self._check_ban(state, now_ms)
+        retry_after = max(1, -(-(until_ms - now_ms) // 1000))
+        state.cooldown_until_ms = max(state.cooldown_until_ms, now_ms + retry_after * 1000)
+        return errors.TOO_MANY_REQUESTS.error(
+            self.limits.weight_per_minute, retry_after=retry_after
+        )
+
     def _charge_orders(
         self, state: _IpState, acct: _AccountState, cost: tuple[int, int], now_ms: int
     ) -> None:

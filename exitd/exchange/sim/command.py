@@ -1,0 +1,102 @@
+"""`exitd sim`: the simulator on its own, for any Binance client to trade against.
+
+It prints what a client needs (REST and websocket base URLs, the API key and secret it
+accepts; a random pair unless given) and serves until SIGINT or SIGTERM, then stops cleanly
+with exit code 0. The price source runs beside the server in one task group, so a failing
+source ends the command instead of leaving a server with frozen prices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import signal
+from typing import TextIO
+
+import anyio
+
+from exitd.exchange.sim.prices import FileReplay, NoPrices, PriceSource, RandomWalk, infer_symbol
+from exitd.exchange.sim.server import DEFAULT_SYMBOLS, SimExchange
+from exitd.exchange.sim.symbols import SYMBOLS
+from exitd.price_files import PriceFileError, open_price_file
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--prices", metavar="FILE", help="replay this price file")
+    source.add_argument("--walk", type=int, metavar="SEED", help="a seeded random walk")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="replay speed: × real time, 0 = as fast as possible",
+    )
+    parser.add_argument(
+        "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols to list"
+    )
+    parser.add_argument("--api-key", help="the API key to accept (default: generated)")
+    parser.add_argument("--api-secret", help="its secret (default: generated)")
+
+
+def _symbols(text: str) -> list[str]:
+    names = [s.strip().upper() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SYMBOLS]
+    if unknown or not names:
+        listed = ", ".join(SYMBOLS)
+        raise ValueError(
+            f"--symbols: unknown {unknown or 'none given'}; the simulator lists {listed}"
+        )
+    return names
+
+
+def _source(args: argparse.Namespace, symbols: list[str]) -> PriceSource:
+    if args.prices:
+        if args.speed < 0:
+            raise ValueError("--speed must be 0 (as fast as possible) or positive")
+        open_price_file(args.prices)  # refuse an unreadable file before serving
+        return FileReplay(args.prices, infer_symbol(args.prices, symbols), args.speed)
+    if args.walk is not None:
+        return RandomWalk(args.walk)
+    return NoPrices()
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Exit 0 after a signal; 2 on bad arguments (said on `err`)."""
+    try:
+        symbols = _symbols(args.symbols)
+        source = _source(args, symbols)
+    except (ValueError, PriceFileError) as e:
+        print(f"exitd sim: {e}", file=err)
+        return 2
+    api_key = args.api_key or secrets.token_hex(32)
+    api_secret = args.api_secret or secrets.token_hex(32)
+    exchange = SimExchange(api_key=api_key, api_secret=api_secret, symbols=symbols, port=args.port)
+    try:
+        anyio.run(_serve, exchange, source, out)
+    except OSError as e:
+        print(f"exitd sim: cannot serve on port {args.port}: {e}", file=err)
+        return 2
+    return 0
+
+
+async def _serve(exchange: SimExchange, source: PriceSource, out: TextIO) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await exchange.start()
+    try:
+        print(f"REST       {exchange.rest_url}", file=out)
+        print(f"WEBSOCKET  {exchange.ws_url}", file=out)
+        print(f"API KEY    {exchange.api_key}", file=out)
+        print(f"API SECRET {exchange.secrets[exchange.api_key]}", file=out, flush=True)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(source.run, exchange)
+            await stop.wait()
+            tasks.cancel_scope.cancel()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await exchange.stop()

@@ -1,0 +1,349 @@
+"""The simulator's stream payloads, shaped field for field like Binance's (binance-usdm.md §8.4,
+§9.2-§9.4, §12): market events from a price, user-data events from the account's records.
+
+Pure encoders: values in, a JSON-ready dict out; they never decide *when* an event is sent
+(the stream hub does). Numbers travel as strings where Binance sends strings, ids and times
+as ints, flags as bools. Prices and quantities are printed with the symbol's listed
+precision, as Binance prints them; a symbol the simulator does not list prints plainly.
+
+Where the sim has no such value it sends Binance's neutral one, never an invented figure:
+funding rate "0.00000000" (the sim charges no funding), index and settle price = mark,
+bids/asks notional "0", breakeven price = entry price, STP mode EXPIRE_MAKER (the default
+recorded in the real ALGO_UPDATE payloads), price match NONE, margin type cross.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
+
+from exitd.exchange.sim.book import AlgoStatus, BookOrder, OrderState, SimOrderType, Trade
+from exitd.exchange.sim.symbols import SYMBOLS
+
+_ZERO = Decimal(0)
+_FUNDING_INTERVAL_MS = 8 * 3600 * 1000
+_MARK_DECIMALS = 8  # the mark price stream prints 8 decimals ("28147.27373413")
+_COMMISSION_DECIMALS = 8
+_STP_MODE = "EXPIRE_MAKER"
+_REDUCE_ONLY_REJECT = "Reduce Only reject"  # ALGO_UPDATE `rm` of the doc example (§12.5)
+Payload = dict[str, Any]
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as Binance prints a computed one: no exponent, no trailing zeros."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _fixed(value: Decimal, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.00"
+
+
+def price_text(symbol: str, value: Decimal | None) -> str:
+    """A price with the symbol's pricePrecision; "0" when there is none (a market order)."""
+    if value is None or value == 0:
+        return "0"
+    spec = SYMBOLS.get(symbol)
+    return plain(value) if spec is None else _fixed(value, spec.price_precision)
+
+
+def qty_text(symbol: str, value: Decimal) -> str:
+    if value == 0:
+        return "0"
+    spec = SYMBOLS.get(symbol)
+    return plain(value) if spec is None else _fixed(value, spec.quantity_precision)
+
+
+# --- market streams ---------------------------------------------------------------------------
+
+
+def next_funding_ms(time_ms: int) -> int:
+    """Binance funds every 8 h from 00:00 UTC; `T` is the next of those instants."""
+    return (time_ms // _FUNDING_INTERVAL_MS + 1) * _FUNDING_INTERVAL_MS
+
+
+def mark_price_update(symbol: str, price: Decimal, time_ms: int) -> Payload:
+    """`<symbol>@markPrice` / `@markPrice@1s` (§12.7); also one element of `!markPrice@arr`."""
+    mark = _fixed(price, _MARK_DECIMALS)
+    return {
+        "e": "markPriceUpdate",
+        "E": time_ms,
+        "s": symbol,
+        "p": mark,
+        "i": mark,
+        "P": mark,
+        "r": "0.00000000",
+        "ap": mark,
+        "T": next_funding_ms(time_ms),
+        "st": 1,
+    }
+
+
+def agg_trade(symbol: str, agg_id: int, trade_id: int, price: Decimal, time_ms: int) -> Payload:
+    """`<symbol>@aggTrade` (§12.7): one market trade of the minimum quantity at the price.
+
+    The sim has no other traders, so the tape shows one trade per tick of the symbol's
+    minimum quantity, the buyer the taker (m=false)."""
+    spec = SYMBOLS.get(symbol)
+    qty = spec.min_qty if spec is not None else "1"
+    return {
+        "e": "aggTrade",
+        "E": time_ms,
+        "a": agg_id,
+        "s": symbol,
+        "p": price_text(symbol, price),
+        "q": qty,
+        "nq": qty,
+        "f": trade_id,
+        "l": trade_id,
+        "T": time_ms,
+        "m": False,
+        "st": 1,
+    }
+
+
+def book_ticker(symbol: str, update_id: int, price: Decimal, time_ms: int) -> Payload:
+    """`<symbol>@bookTicker` (§12.8): bid = the price rounded down to the tick, ask = rounded
+    up, so both equal the price when it sits on a tick.
+
+    This is the book the sim fills against (a MARKET fills at the price, a LIMIT at or
+    through it crosses), so a client that prices off the ticker is never surprised; the
+    quantities are the symbol's maximum lot: the sim's book is bottomless."""
+    spec = SYMBOLS.get(symbol)
+    if spec is None:
+        bid = ask = price
+        size = "1000"
+    else:
+        tick = Decimal(spec.tick_size)
+        bid = (price / tick).to_integral_value(ROUND_FLOOR) * tick
+        ask = (price / tick).to_integral_value(ROUND_CEILING) * tick
+        size = spec.max_qty
+    return {
+        "e": "bookTicker",
+        "u": update_id,
+        "E": time_ms,
+        "T": time_ms,
+        "s": symbol,
+        "ps": symbol,
+        "b": price_text(symbol, bid),
+        "B": size,
+        "a": price_text(symbol, ask),
+        "A": size,
+        "st": 1,
+    }
+
+
+# --- user data --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One ORDER_TRADE_UPDATE's view of an order at the moment it happened (the records
+    themselves have already moved on by the time the hub encodes)."""
+
+    execution_type: str  # x: NEW, TRADE, CANCELED, EXPIRED
+    status: OrderState  # X
+    filled_qty: Decimal  # z
+    avg_price: Decimal  # ap
+    trade: Trade | None = None
+    commission: Decimal = _ZERO
+
+
+def order_trade_update(
+    symbol: str,
+    order: BookOrder,
+    execution: Execution,
+    event_ms: int,
+    parent: BookOrder | None = None,
+) -> Payload:
+    """ORDER_TRADE_UPDATE (§9.2, §12.3). A triggered algo order's child is reported as any
+    order; its `ot` is the parent's type and `sp` the parent's trigger price, as Binance
+    reported a triggered stop before the algo migration (the child's shape since then is
+    UNCONFIRMED)."""
+    trade = execution.trade
+    origin = parent or order
+    trailing = origin.kind is SimOrderType.TRAILING_STOP_MARKET
+    return {
+        "e": "ORDER_TRADE_UPDATE",
+        "E": event_ms,
+        "T": trade.time_ms if trade else order.updated_ms,
+        "o": {
+            "s": symbol,
+            "c": order.client_order_id,
+            "S": order.side.value,
+            "o": order.kind.value,
+            "f": order.time_in_force.value,
+            "q": qty_text(symbol, order.quantity),
+            "p": price_text(symbol, order.price),
+            "ap": price_text(symbol, execution.avg_price),
+            "sp": price_text(symbol, origin.trigger_price),
+            "x": execution.execution_type,
+            "X": execution.status.value,
+            "i": order.order_id,
+            "l": qty_text(symbol, trade.qty) if trade else "0",
+            "z": qty_text(symbol, execution.filled_qty),
+            "L": price_text(symbol, trade.price) if trade else "0",
+            "N": "USDT",
+            "n": _fixed(execution.commission, _COMMISSION_DECIMALS) if trade else "0",
+            "T": trade.time_ms if trade else order.updated_ms,
+            "t": trade.trade_id if trade else 0,
+            "b": "0",
+            "a": "0",
+            "m": trade.maker if trade else False,
+            "R": order.reduce_only,
+            "wt": order.working_type.value,
+            "ot": origin.kind.value,
+            "ps": "BOTH",
+            "cp": order.close_position,
+            "AP": price_text(symbol, origin.activation_price) if trailing else "0",
+            "cr": plain(origin.callback_rate or _ZERO) if trailing else "0",
+            "pP": False,
+            "si": 0,
+            "ss": 0,
+            "rp": plain(trade.realized_pnl) if trade else "0",
+            "V": _STP_MODE,
+            "pm": "NONE",
+            "gtd": 0,
+            "er": _expire_reason(order, execution),
+        },
+    }
+
+
+def _expire_reason(order: BookOrder, execution: Execution) -> str:
+    """`er` (§9.2): why an order expired; "0" for anything else."""
+    if execution.status is not OrderState.EXPIRED:
+        return "0"
+    if order.reducing:
+        return "4"  # nothing left to reduce: knocked out as Binance does reduce-only orders
+    if order.kind is SimOrderType.MARKET:
+        return "9"
+    return "2"  # an IOC (or FOK) remainder
+
+
+def trade_lite(symbol: str, order: BookOrder, trade: Trade, event_ms: int) -> Payload:
+    """TRADE_LITE (§9.4, §12.4): the low-latency echo of a TRADE execution."""
+    return {
+        "e": "TRADE_LITE",
+        "E": event_ms,
+        "T": trade.time_ms,
+        "s": symbol,
+        "q": qty_text(symbol, order.quantity),
+        "p": price_text(symbol, order.price),
+        "m": trade.maker,
+        "c": order.client_order_id,
+        "S": order.side.value,
+        "L": price_text(symbol, trade.price),
+        "l": qty_text(symbol, trade.qty),
+        "t": trade.trade_id,
+        "i": order.order_id,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoView:
+    """An ALGO_UPDATE's view of a conditional order when its status changed."""
+
+    status: AlgoStatus
+    event_ms: int
+    trigger_ms: int = 0  # tt: when it triggered, 0 before
+    actual_order_id: int | None = None
+    filled_qty: Decimal = _ZERO  # aq: what its child executed
+    avg_price: Decimal = _ZERO  # ap
+
+
+def algo_update(symbol: str, algo: BookOrder, view: AlgoView, transaction_ms: int) -> Payload:
+    """ALGO_UPDATE (§9.4, §12.5). Shaped like the real recorded payloads: a TRIGGERING one
+    carries no `ap`/`aq`/`act`, and `rm` (failure reason) comes only with a rejection."""
+    triggered = view.actual_order_id is not None
+    body: Payload = {
+        "caid": algo.client_order_id,
+        "aid": algo.order_id,
+        "at": "CONDITIONAL",
+        "o": algo.kind.value,
+        "s": symbol,
+        "S": algo.side.value,
+        "ps": "BOTH",
+        "f": algo.time_in_force.value,
+        "q": qty_text(symbol, algo.quantity),
+        "X": view.status.value,
+        "ai": str(view.actual_order_id) if triggered else "",
+    }
+    if view.status is not AlgoStatus.TRIGGERING:
+        body["ap"] = price_text(symbol, view.avg_price) if view.filled_qty else "0"
+        body["aq"] = qty_text(symbol, view.filled_qty)
+        body["act"] = algo.kind.child_type.value if triggered else "0"
+    trigger = algo.trigger_price
+    if algo.kind is SimOrderType.TRAILING_STOP_MARKET:
+        trigger = algo.activation_price
+    body |= {
+        "tp": price_text(symbol, trigger),
+        "p": price_text(symbol, algo.price),
+        "V": _STP_MODE,
+        "wt": algo.working_type.value,
+        "pm": "NONE",
+        "cp": algo.close_position,
+        "pP": False,
+        "R": algo.reduce_only,
+        "tt": view.trigger_ms,
+        "gtd": 0,
+    }
+    if view.status is AlgoStatus.REJECTED:
+        body["rm"] = _REDUCE_ONLY_REJECT  # the sim rejects a triggered order only for this
+    return {"e": "ALGO_UPDATE", "T": transaction_ms, "E": view.event_ms, "o": body}
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """One position entry of ACCOUNT_UPDATE `P` at the moment it moved."""
+
+    symbol: str
+    amount: Decimal
+    entry_price: Decimal
+    realized_pnl: Decimal  # accumulated, before fees (`cr`)
+    mark_price: Decimal
+
+
+def account_update(
+    wallet_balance: Decimal,
+    positions: list[PositionView],
+    event_ms: int,
+    transaction_ms: int,
+) -> Payload:
+    """ACCOUNT_UPDATE with reason ORDER (§9.3, §12.6): the USDT balance and the positions
+    that changed. Cross margin, so `cw` = `wb` and `iw` = "0"."""
+    wallet = _fixed(wallet_balance, 8)
+    return {
+        "e": "ACCOUNT_UPDATE",
+        "E": event_ms,
+        "T": transaction_ms,
+        "a": {
+            "m": "ORDER",
+            "B": [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": "0"}],
+            "P": [_position_entry(p) for p in positions],
+        },
+    }
+
+
+def _position_entry(p: PositionView) -> Payload:
+    unrealized = (p.mark_price - p.entry_price) * p.amount if p.amount else _ZERO
+    entry = _fixed(p.entry_price, 8) if p.amount else "0"
+    return {
+        "s": p.symbol,
+        "pa": qty_text(p.symbol, p.amount),
+        "ep": entry,
+        "bep": entry,
+        "cr": plain(p.realized_pnl),
+        "up": _fixed(unrealized, 8),
+        "mt": "cross",
+        "iw": "0",
+        "ps": "BOTH",
+    }
+
+
+def listen_key_expired(listen_key: str, event_ms: int) -> Payload:
+    """listenKeyExpired (§9.4); `E` an int, as the SDK reads it since 10.3.0."""
+    return {"e": "listenKeyExpired", "E": event_ms, "listenKey": listen_key}

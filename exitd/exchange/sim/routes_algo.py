@@ -1,0 +1,132 @@
+"""Conditional-order endpoints (binance-usdm.md §5.2): `/fapi/v1/algoOrder` and its siblings.
+
+Their own id space (`algoId`, `clientAlgoId`); no symbol needed to cancel or query one, and
+ccxt's extra `symbol` and `newClientOrderId` are tolerated (§5.5). An untriggered order can
+only be cancelled, never modified; a triggered one answers -2011 to a cancel, as observed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exitd.exchange.sim import book, errors, params
+from exitd.exchange.sim.account import AlgoParams, Rejected
+from exitd.exchange.sim.book import BookOrder, SimOrderType
+from exitd.exchange.sim.endpoints import Call, Endpoint, Security
+from exitd.exchange.sim.payloads import (
+    CANCEL_ALL_DONE,
+    algo_answer,
+    algo_cancelled,
+    algo_listed,
+    algo_query,
+)
+from exitd.exchange.sim.routes_trade import int_param, list_limit, mandatory, refusal_error
+
+if TYPE_CHECKING:
+    from exitd.exchange.sim.server import SimExchange
+
+
+def _algo_params(req: params.NewAlgoOrder) -> AlgoParams:
+    return AlgoParams(
+        trigger_price=req.trigger_price,
+        price=req.price,
+        close_position=req.close_position,
+        reduce_only=req.reduce_only,
+        activation_price=req.activate_price,
+        callback_rate=req.callback_rate,
+        time_in_force=book.TimeInForce(req.time_in_force.value),
+        working_type=book.WorkingType(req.working_type.value),
+    )
+
+
+def new_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
+    mark = ex.mark_price(call.params.get("symbol", ""))
+    req = params.parse_new_algo_order(call.params, mark_price=mark)
+    spec = ex.spec(req.symbol)
+    result = ex.account.place_algo_order(
+        req.symbol,
+        req.side,
+        SimOrderType(req.type.value),
+        req.quantity,
+        call.now_ms,
+        params=_algo_params(req),
+        client_algo_id=req.client_algo_id,
+    )
+    if isinstance(result, Rejected):
+        raise refusal_error(result.refusal)
+    ex.publish(result.events, call.now_ms)
+    return algo_answer(spec, result.order)
+
+
+def _ids(call: Call) -> tuple[int | None, str | None]:
+    algo_id = int_param(call.params, "algoId")
+    client_id = call.params.get("clientAlgoId") or None
+    if algo_id is None and client_id is None:
+        raise errors.EITHER_PARAM.error("algoId", "clientAlgoId")
+    return algo_id, client_id
+
+
+def cancel_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
+    req = params.parse_cancel_algo_order(call.params)
+    result = ex.account.cancel_algo_order(
+        call.now_ms, algo_id=req.algo_id, client_algo_id=req.client_algo_id
+    )
+    if isinstance(result, Rejected):
+        raise refusal_error(result.refusal)
+    ex.publish(result.events, call.now_ms)
+    return algo_cancelled(result.order)
+
+
+def get_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
+    algo_id, client_id = _ids(call)
+    found = ex.account.query_algo_order(algo_id=algo_id, client_algo_id=client_id)
+    if found is None:
+        raise errors.NO_SUCH_ORDER.error()
+    symbol, order = found
+    return algo_query(ex.spec(symbol), order)
+
+
+def _listed(ex: SimExchange, symbol: str, orders: list[BookOrder]) -> list[dict[str, Any]]:
+    spec = ex.spec(symbol)
+    return [algo_listed(spec, o) for o in orders]
+
+
+def open_algo_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
+    symbol = call.params.get("symbol") or None
+    algo_id = int_param(call.params, "algoId")
+    symbols = [ex.check(symbol)] if symbol is not None else list(ex.account.markets)
+    out: list[dict[str, Any]] = []
+    for s in symbols:
+        orders = ex.account.open_algo_orders(s)
+        out.extend(_listed(ex, s, [o for o in orders if algo_id in (None, o.order_id)]))
+    return out
+
+
+def all_algo_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
+    """Every algo order of `symbol` (the 7-day window is not enforced), `algoId` and up."""
+    symbol = ex.check(mandatory(call.params, "symbol"))
+    from_id = int_param(call.params, "algoId") or 0
+    orders: list[BookOrder] = []
+    algo_id = 1
+    while (found := ex.account.query_algo_order(algo_id=algo_id)) is not None:
+        if found[0] == symbol and found[1].order_id >= from_id:
+            orders.append(found[1])
+        algo_id += 1
+    return _listed(ex, symbol, orders[: list_limit(call.params)])
+
+
+def cancel_all_algo_orders(ex: SimExchange, call: Call) -> dict[str, Any]:
+    symbol = ex.check(mandatory(call.params, "symbol"))
+    ex.publish(ex.account.cancel_all_algo_orders(symbol, call.now_ms), call.now_ms)
+    return dict(CANCEL_ALL_DONE)
+
+
+_S = Security.SIGNED
+ENDPOINTS = (
+    Endpoint("POST", "/fapi/v1/algoOrder", _S, new_algo_order),
+    Endpoint("DELETE", "/fapi/v1/algoOrder", _S, cancel_algo_order),
+    Endpoint("GET", "/fapi/v1/algoOrder", _S, get_algo_order),
+    Endpoint("GET", "/fapi/v1/openAlgoOrders", _S, open_algo_orders),
+    Endpoint("GET", "/fapi/v1/allAlgoOrders", _S, all_algo_orders),
+    Endpoint("DELETE", "/fapi/v1/algoOpenOrders", _S, cancel_all_algo_orders),
+)

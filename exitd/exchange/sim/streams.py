@@ -1,0 +1,375 @@
+"""The simulator's websockets: market streams and the account's user-data stream, served
+under Binance's routed paths (binance-usdm.md §8, §9).
+
+Routes: `/public` carries `@bookTicker`, `/market` `@markPrice`, `@markPrice@1s`,
+`!markPrice@arr` and `@aggTrade`, `/private` the listen key's events; each in the ws form
+(`/<route>/ws/<a>/<b>`, bare payloads) and the stream form (`/<route>/stream?streams=a/b`,
+`{"stream": name, "data": payload}`). The un-routed `/ws/...` and `/stream` deliver only
+`/public` streams, as Binance's do since 2026-04-23, plus a listen key's events on the old
+`/ws/<listenKey>` form. A stream subscribed on a route that does not serve it is listed but
+silent, as on Binance; names are matched exactly (Binance's are lower-case symbols).
+
+Publishing is called synchronously from request handlers and must never block them: each
+connection has a bounded outbox drained by its own writer task, and a client that lets its
+outbox fill is disconnected (close 1008) rather than stalling the exchange or growing
+memory. The sim's mark moves only when a price is pushed, so `@markPrice` and
+`@markPrice@1s` are sent on every price change, not on Binance's 3 s / 1 s cadence.
+
+Limits as Binance's: 10 incoming messages per second (counted over data frames; pings are
+answered inside aiohttp and not counted) then disconnect, 1024 streams per connection, a
+ping frame every 3 minutes (aiohttp's heartbeat, which closes after 90 s without a pong
+where Binance waits 10 minutes), and a 24 h connection lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import string
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from exitd.exchange.sim import errors
+from exitd.exchange.sim import events as enc
+from exitd.exchange.sim.account import AccountEvent, SimAccount
+from exitd.exchange.sim.stream_requests import Subscriptions, answer_request
+from exitd.exchange.sim.user_data import Encoded, UserDataFeed
+
+LISTEN_KEY_VALIDITY_MS = 60 * 60 * 1000
+MAX_STREAMS = 1024
+MAX_INCOMING_PER_SECOND = 10
+PING_INTERVAL_S = 180.0
+LIFETIME_S = 24 * 3600.0
+OUTBOX_SIZE = 4096  # frames; a client this far behind is not reading
+_KEY_ALPHABET = string.ascii_letters + string.digits
+
+
+class ListenKeys:
+    """The user-data stream key of the single account (§9.1): one active key at a time,
+    valid 60 min from its creation or last keepalive."""
+
+    def __init__(self, clock: Callable[[], int], on_end: Callable[[str, bool], None]) -> None:
+        self._clock = clock
+        self._on_end = on_end  # (key, expired): the hub stops its streams
+        self._key: str | None = None
+        self._expires_ms = 0
+
+    def create(self, api_key: str) -> str:
+        """The same key again while one is active, extended 60 min (§9.1)."""
+        del api_key  # one account: every accepted API key owns the same stream
+        self.expire_overdue()
+        if self._key is None:
+            self._key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(64))
+        self._expires_ms = self._clock() + LISTEN_KEY_VALIDITY_MS
+        return self._key
+
+    def keepalive(self, key: str) -> None:
+        if not self.valid(key):
+            raise errors.INVALID_LISTEN_KEY.error()
+        self._expires_ms = self._clock() + LISTEN_KEY_VALIDITY_MS
+
+    def delete(self, key: str) -> None:
+        """Binance answers `{}` whatever the key; a valid one stops its streams silently."""
+        if self.valid(key):
+            self._key = None
+            self._on_end(key, False)
+
+    def valid(self, key: str) -> bool:
+        self.expire_overdue()
+        return key == self._key
+
+    @property
+    def active(self) -> str | None:
+        self.expire_overdue()
+        return self._key
+
+    def expire(self) -> None:
+        """Fault: the key lapses now (its streams get listenKeyExpired)."""
+        if self._key is not None:
+            key, self._key = self._key, None
+            self._on_end(key, True)
+
+    def expire_overdue(self) -> None:
+        if self._key is not None and self._clock() >= self._expires_ms:
+            self.expire()
+
+
+class Route(Enum):
+    """Where a connection came in; decides which streams it may receive."""
+
+    PUBLIC = "public"
+    MARKET = "market"
+    PRIVATE = "private"
+    LEGACY = "legacy"  # no routed path: public streams and old-style listen keys only
+
+
+_PUBLIC_KINDS = ("@bookticker", "!bookticker", "@depth")
+
+
+def _is_listen_key(name: str) -> bool:
+    return "@" not in name and not name.startswith("!")
+
+
+def serves(route: Route, name: str) -> bool:
+    """Whether Binance delivers stream `name` on `route` (§8.1)."""
+    if _is_listen_key(name):
+        return route in (Route.PRIVATE, Route.LEGACY)
+    public = any(kind in name.lower() for kind in _PUBLIC_KINDS)
+    if public:
+        return route in (Route.PUBLIC, Route.LEGACY)
+    return route is Route.MARKET
+
+
+@dataclass(eq=False, slots=True)
+class _Client:
+    """One websocket connection: its subscriptions, outbox and incoming-message history."""
+
+    ws: web.WebSocketResponse
+    route: Route
+    subs: Subscriptions
+    outbox: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX_SIZE))
+    received: deque[float] = field(default_factory=deque)
+
+    def push(self, frame: bytes) -> None:
+        """Queue a frame; a full outbox means a client too slow to keep: drop it."""
+        try:
+            self.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            while not self.outbox.empty():
+                self.outbox.get_nowait()
+            self.outbox.put_nowait(None)  # the writer closes the socket
+
+    def flooding(self, now: float) -> bool:
+        """More than 10 messages within the last second (§8.2)."""
+        self.received.append(now)
+        while self.received and now - self.received[0] >= 1.0:
+            self.received.popleft()
+        return len(self.received) > MAX_INCOMING_PER_SECOND
+
+
+class StreamHub:
+    """Every live websocket of the simulator, and what the exchange publishes to them."""
+
+    def __init__(self, clock: Callable[[], int], symbols: Sequence[str]) -> None:
+        self._clock = clock
+        self._symbols = list(symbols)
+        self.listen_keys = ListenKeys(clock, self._listen_key_ended)
+        self._clients: set[_Client] = set()
+        self._by_stream: dict[str, set[_Client]] = {}
+        self._marks: dict[str, Any] = {}  # symbol -> its latest markPriceUpdate
+        self._agg_id = 0
+        self._update_id = 0
+        self._refuse_until_ms = 0
+        self._closed = False
+        self._feed = UserDataFeed()
+        self._last_event_ms = 0
+
+    # --- the server's side ----------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        routes = []
+        for route in (Route.PUBLIC, Route.MARKET, Route.PRIVATE):
+            base = f"/{route.value}"
+            routes += [
+                web.get(f"{base}/ws", self._handler(route, combined=False)),
+                web.get(f"{base}/ws/{{streams:.+}}", self._handler(route, combined=False)),
+                web.get(f"{base}/stream", self._handler(route, combined=True)),
+            ]
+        return [
+            *routes,
+            web.get("/ws", self._handler(Route.LEGACY, combined=False)),
+            web.get("/ws/{streams:.+}", self._handler(Route.LEGACY, combined=False)),
+            web.get("/stream", self._handler(Route.LEGACY, combined=True)),
+        ]
+
+    def publish_price(self, symbol: str, price: Decimal, time_ms: int) -> None:
+        """One tick of `symbol` to whoever listens: mark price, a trade and the book ticker."""
+        low = symbol.lower()
+        mark = enc.mark_price_update(symbol, price, time_ms)
+        self._marks[symbol] = mark
+        self._publish(f"{low}@markPrice", lambda: mark)
+        self._publish(f"{low}@markPrice@1s", lambda: mark)
+        marks = lambda: list(self._marks.values())  # noqa: E731
+        self._publish("!markPrice@arr", marks)
+        self._publish("!markPrice@arr@1s", marks)
+        self._agg_id += 1
+        agg, trade_id = self._agg_id, self._agg_id
+        self._publish(
+            f"{low}@aggTrade", lambda: enc.agg_trade(symbol, agg, trade_id, price, time_ms)
+        )
+        self._update_id += 1
+        update = self._update_id
+        ticker = lambda: enc.book_ticker(symbol, update, price, time_ms)  # noqa: E731
+        self._publish(f"{low}@bookTicker", ticker)
+        self._publish("!bookTicker", ticker)
+
+    def publish_account(
+        self, events: Sequence[AccountEvent], account: SimAccount, time_ms: int
+    ) -> None:
+        """The account's events to every stream of its listen key, ordered by `E`."""
+        self._last_event_ms = max(self._last_event_ms, time_ms)
+        encoded = self._feed.encode(events, account, self._last_event_ms)
+        key = self.listen_keys.active
+        if key is not None and encoded:
+            self._publish_user(key, encoded)
+
+    async def drop_all(self) -> None:
+        """Fault: close every websocket now (close code 1001, going away)."""
+        for client in list(self._clients):
+            if client.ws.prepared:
+                await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"dropped")
+
+    def refuse_connections_until(self, time_ms: int) -> None:
+        """Fault: handshakes before `time_ms` get HTTP 503, as a gateway refusing them."""
+        self._refuse_until_ms = time_ms
+
+    def expire_listen_keys(self) -> None:
+        """Fault: the key lapses: listenKeyExpired to its streams; keepalive then gives -1125."""
+        self.listen_keys.expire()
+
+    async def close(self) -> None:
+        self._closed = True
+        await self.drop_all()
+
+    # --- publishing -----------------------------------------------------------------------------
+
+    def _publish(self, name: str, payload: Callable[[], Any]) -> None:
+        """Encode once, only if someone listens; wrap for combined connections."""
+        clients = self._by_stream.get(name)
+        if not clients:
+            return
+        raw = orjson.dumps(payload())
+        wrapped = b'{"stream":' + orjson.dumps(name) + b',"data":' + raw + b"}"
+        for client in clients:
+            if serves(client.route, name):
+                client.push(wrapped if client.subs.combined else raw)
+
+    def _publish_user(self, key: str, encoded: list[Encoded]) -> None:
+        clients = self._by_stream.get(key)
+        if not clients:
+            return
+        frames = [(kind, orjson.dumps(payload)) for kind, payload in encoded]
+        prefix = b'{"stream":' + orjson.dumps(key) + b',"data":'
+        for client in clients:
+            wanted = client.subs.listen_keys.get(key)
+            if not serves(client.route, key):
+                continue
+            for kind, raw in frames:
+                if wanted is None or kind in wanted or kind == "listenKeyExpired":
+                    client.push(prefix + raw + b"}" if client.subs.combined else raw)
+
+    def _listen_key_ended(self, key: str, expired: bool) -> None:
+        if expired:
+            payload = enc.listen_key_expired(key, max(self._last_event_ms, self._clock()))
+            self._publish_user(key, [("listenKeyExpired", payload)])
+        for client in self._by_stream.pop(key, set()):
+            client.subs.remove([key])
+
+    # --- connections ----------------------------------------------------------------------------
+
+    def _handler(self, route: Route, *, combined: bool) -> Callable[[web.Request], Any]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._serve(request, route, combined)
+
+        return handle
+
+    async def _serve(
+        self, request: web.Request, route: Route, combined: bool
+    ) -> web.StreamResponse:
+        if self._closed or self._clock() < self._refuse_until_ms:
+            return web.Response(status=503, text="Service Unavailable")
+        subs = Subscriptions(combined)
+        _initial_subscriptions(request, subs)
+        if len(subs) > MAX_STREAMS:
+            return web.json_response({"code": 4, "msg": "Too many subscriptions"}, status=400)
+        ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, autoping=True)
+        client = _Client(ws, route, subs)
+        # Listed before the handshake completes: a client may rely on everything published
+        # after its connect returns.
+        self._clients.add(client)
+        self._index(client, subs.names())
+        try:
+            await ws.prepare(request)
+            async with asyncio.TaskGroup() as tasks:
+                writer = tasks.create_task(_write(client))
+                try:
+                    async with asyncio.timeout(LIFETIME_S):
+                        await self._read(client)
+                except TimeoutError:
+                    pass  # Binance disconnects after 24 h
+                writer.cancel()
+        finally:
+            self._forget(client)
+            if ws.prepared:
+                await ws.close()
+        return ws
+
+    async def _read(self, client: _Client) -> None:
+        loop = asyncio.get_running_loop()
+        async for message in client.ws:
+            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            if client.flooding(loop.time()):
+                await client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many")
+                return
+            text = message.data if message.type is WSMsgType.TEXT else message.data.decode()
+            before = set(client.subs.names())
+            answer = answer_request(text, client.subs, MAX_STREAMS)
+            after = set(client.subs.names())
+            self._unindex(client, before - after)
+            self._index(client, after - before)
+            client.push(orjson.dumps(answer))
+
+    def _index(self, client: _Client, names: Iterable[str]) -> None:
+        for name in names:
+            self._by_stream.setdefault(name, set()).add(client)
+
+    def _unindex(self, client: _Client, names: Iterable[str]) -> None:
+        for name in names:
+            listeners = self._by_stream.get(name)
+            if listeners is not None:
+                listeners.discard(client)
+                if not listeners:
+                    del self._by_stream[name]
+
+    def _forget(self, client: _Client) -> None:
+        self._clients.discard(client)
+        self._unindex(client, client.subs.names())
+
+
+def _initial_subscriptions(request: web.Request, subs: Subscriptions) -> None:
+    """Streams named in the URL: the ws form's path, `streams=`, or `listenKey=`+`events=`."""
+    path_streams = request.match_info.get("streams", "")
+    names = [n for n in path_streams.split("/") if n]
+    names += [n for v in request.query.getall("streams", []) for n in v.split("/") if n]
+    subs.add(names)
+    key: str | None = None
+    for param, value in request.query.items():
+        if param == "listenKey":
+            key = value
+            subs.add([key])
+        elif param == "events" and key is not None:
+            subs.listen_keys[key] = frozenset(e for e in value.split("/") if e)
+
+
+async def _write(client: _Client) -> None:
+    """Drain the outbox onto the socket; a None in it means: close, too slow."""
+    try:
+        while True:
+            frame = await client.outbox.get()
+            if frame is None:
+                await client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too slow")
+                return
+            await client.ws.send_frame(frame, WSMsgType.TEXT)
+    except ConnectionResetError:
+        return  # the socket went; the reader notices and ends the connection
+
+
+__all__ = ["ListenKeys", "Route", "StreamHub", "serves"]
