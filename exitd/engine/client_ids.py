@@ -1,13 +1,15 @@
 """Client order ids exitd can recognise after a restart (DESIGN.md, "Client order ids").
 
 `xd.<module>.<symbol>.<leg>.<seq>`: within Binance's `^[.A-Z:/a-z0-9_-]{1,36}$`. The sequence is
-a per-host counter the daemon persists, so an id is never reused, and it makes ids of one leg
-sort in the order they were made.
+a per-host counter the daemon persists, so an id is never reused; it is base 36 to stay short.
+A symbol with characters outside that set (Binance lists some in Chinese script) keeps the
+ones inside it plus a short hash of the whole name, so ids stay valid and distinct.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 
 from exitd.engine.model import Leg
@@ -16,6 +18,7 @@ PREFIX = "xd"
 MAX_LENGTH = 36
 EXIT_BRAIN_CODE = "eb"
 _BINANCE_CHARSET = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+_OUTSIDE_CHARSET = re.compile(r"[^A-Za-z0-9_-]")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _LEG_CODES = {
     Leg.HARD_SL: "SL",
@@ -55,12 +58,21 @@ def make_client_order_id(
 ) -> str:
     head = f"{PREFIX}.{module_code}."
     tail = f".{leg_code(leg, tp_number)}.{_base36(seq)}"
+    symbol = _id_safe(symbol)
     # A symbol too long for the 36 characters keeps its head; orders are always looked up
     # per symbol, so the id only has to be unique and recognisable.
     room = MAX_LENGTH - len(head) - len(tail)
     if room < 1:
         raise ValueError(f"sequence {seq} leaves no room for a client id")
     return head + symbol[:room] + tail
+
+
+def _id_safe(symbol: str) -> str:
+    """The symbol as an id may carry it: `.` separates the parts, so it goes too."""
+    kept = _OUTSIDE_CHARSET.sub("", symbol)
+    if kept == symbol and kept:
+        return symbol
+    return kept + "-" + _base36(zlib.crc32(symbol.encode()))
 
 
 def parse_client_order_id(client_order_id: str) -> ClientOrderRef | None:

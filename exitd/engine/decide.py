@@ -40,6 +40,7 @@ from exitd.engine.rounding import round_price, round_qty_down, tick_above, tick_
 from exitd.engine.state import NEVER_MS, ExitState, OrderStatus, Retry, TrackedOrder
 
 _ZERO = Decimal(0)
+_INFINITY = Decimal("Infinity")
 _RETRY_BASE_MS = 1_000
 _RETRY_MAX_MS = 60_000
 
@@ -72,9 +73,9 @@ def decide(state: ExitState, event: Event) -> Decision:
         and not state.wake
         and event.time_ms < state.deadline_ms
         and (
-            event.price <= state.quiet_limit
+            state.quiet_low < event.price <= state.quiet_high
             if state.plan.side is Side.LONG
-            else event.price >= state.quiet_limit
+            else state.quiet_low <= event.price < state.quiet_high
         )
     ):
         return Decision(state, (), ())  # the hot path: this tick cannot change anything
@@ -141,10 +142,15 @@ def _advance(state: ExitState, tick: Tick) -> ExitState:
         extreme if daemon_trail else None,
         price,
     )
+    # A later tick changes nothing while it sets no new best or extreme and stays on the
+    # position's side of W (past W, W would be recomputed against that price).
+    favourable = best
     if daemon_trail and extreme is not None:
-        quiet_limit = min(best, extreme) if long else max(best, extreme)
+        favourable = min(best, extreme) if long else max(best, extreme)
+    if long:
+        quiet_low, quiet_high = (_ZERO if target is None else target), favourable
     else:
-        quiet_limit = best
+        quiet_low, quiet_high = favourable, (_INFINITY if target is None else target)
     return _replace(
         state,
         best_price=best,
@@ -152,7 +158,8 @@ def _advance(state: ExitState, tick: Tick) -> ExitState:
         trail_armed=trail_armed,
         extreme=extreme,
         target_stop=target,
-        quiet_limit=quiet_limit,
+        quiet_low=quiet_low,
+        quiet_high=quiet_high,
         wake=clamped,
     )
 
@@ -233,12 +240,17 @@ def _on_fill(state: ExitState, fill: Fill) -> ExitState:
     )
     tp_filled = state.tp_filled
     tps_done = state.tps_done
+    # A close-position stop that fills closes everything, whatever the position update says
+    # and whenever it comes: the HARD_SL must not be placed again meanwhile.
+    qty = _ZERO if intent.close_position else state.qty
     if intent.leg is Leg.TAKE_PROFIT:
         index = _tp_index(state.plan, intent.tp_number)
         tp_filled = tuple(q + fill.qty if i == index else q for i, q in enumerate(state.tp_filled))
         if complete:
             tps_done = tps_done | {intent.tp_number}
-    return _replace(state, orders=orders, tp_filled=tp_filled, tps_done=tps_done, wake=True)
+    return _replace(
+        state, qty=qty, orders=orders, tp_filled=tp_filled, tps_done=tps_done, wake=True
+    )
 
 
 def _on_accepted(state: ExitState, event: OrderAccepted) -> ExitState:
@@ -283,12 +295,20 @@ def _on_rejected(
     )
     if event.reason is not RejectReason.WOULD_TRIGGER or not intent.type.conditional:
         return state, (), (notice,)
+    if state.closing:
+        return state, (), (notice,)  # a close is on its way: it covers what this order did
+    changes = _Changes(state)
+    if intent.type is OrderType.TRAILING_STOP_MARKET:
+        # The price passed the activation price in the position's favour: the trail is due
+        # to be active already, so it goes on activating at the latest price.
+        changes.place(intent.leg, intent.type, intent.quantity, callback=intent.callback_rate)
+        state, requests = changes.result()
+        return state, requests, (notice,)
     # The price went through the stop before the exchange had it: close what the stop covers
     # at market, as the stop would have done (SPEC-exits.md, "Rounding").
     covered = state.qty if intent.quantity is None else min(intent.quantity, state.qty)
     if covered <= 0:
         return state, (), (notice,)
-    changes = _Changes(state)
     changes.place(intent.leg, OrderType.MARKET, covered, tp_number=intent.tp_number)
     state, requests = changes.result()
     market_close = Notice(

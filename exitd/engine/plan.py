@@ -110,6 +110,17 @@ def build_plan(
             (ProfileProblem("hard_sl_pct", profile.hard_sl_pct, "a stop at a positive price"),)
         )
     take_profits, notices = _take_profit_legs(position, filters, profile, adoption_price)
+    for tp in take_profits:
+        if tp.price <= 0:
+            raise PlanRefused(
+                (
+                    ProfileProblem(
+                        f"take_profits[{tp.number - 1}].pct",
+                        profile.take_profits[tp.number - 1].pct,
+                        "a take-profit at a positive price",
+                    ),
+                )
+            )
 
     be = profile.breakeven
     trail = profile.trail

@@ -1,8 +1,8 @@
 """The exit state of one position: its plan, what it has seen, and the orders it believes live.
 
-A value, never mutated: `decide` returns a new one. The fields `quiet_limit`, `deadline_ms` and
-`wake` exist only so that a tick which cannot change anything is answered without building a
-new state (the hot path of a live symbol and of `exitd replay`).
+A value, never mutated: `decide` returns a new one. The fields `quiet_low`, `quiet_high`,
+`deadline_ms` and `wake` exist only so that a tick which cannot change anything is answered
+without building a new state (the hot path of a live symbol and of `exitd replay`).
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ class ExitState:
     time_fired: bool = False
     orders: tuple[TrackedOrder, ...] = ()
     retries: tuple[Retry, ...] = ()
-    quiet_limit: Decimal = field(default=Decimal(0))
+    quiet_low: Decimal = field(default=Decimal(0))
+    quiet_high: Decimal = field(default=Decimal(0))
     deadline_ms: int = NEVER_MS
     wake: bool = True
 

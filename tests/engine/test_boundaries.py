@@ -10,8 +10,22 @@ import exitd.engine
 
 ENGINE = Path(exitd.engine.__file__).parent
 # Modules a pure core has no business with, even from the standard library.
-IMPURE = {"asyncio", "socket", "ssl", "http", "urllib", "threading", "subprocess", "time",
-          "random", "os", "logging", "sqlite3", "select", "selectors"}
+IMPURE = {
+    "asyncio",
+    "socket",
+    "ssl",
+    "http",
+    "urllib",
+    "threading",
+    "subprocess",
+    "time",
+    "random",
+    "os",
+    "logging",
+    "sqlite3",
+    "select",
+    "selectors",
+}
 
 
 def imported_modules(path: Path) -> set[str]:

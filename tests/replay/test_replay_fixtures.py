@@ -1,9 +1,8 @@
-"""`exitd replay` over every real price file in the fixtures: it runs, and what it prints adds up."""
+"""`exitd replay` over every real price file in the fixtures: it runs, and its output adds up."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import orjson
 import pytest
