@@ -14,19 +14,15 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from exitd.engine.client_ids import EXIT_BRAIN_CODE, make_client_order_id
 from exitd.engine.model import (
-    CancelOrder,
     Event,
     Fill,
     Leg,
     Notice,
     OrderAccepted,
     OrderCancelled,
-    OrderIntent,
     OrderRejected,
     OrderType,
-    PlaceOrder,
     PositionChanged,
     RejectReason,
     Request,
@@ -36,7 +32,8 @@ from exitd.engine.model import (
 )
 from exitd.engine.plan import ExitPlan
 from exitd.engine.profile import HUNDRED, TrailMode
-from exitd.engine.rounding import round_price, round_qty_down, tick_above, tick_below
+from exitd.engine.reconcile import OrderChanges, reconcile
+from exitd.engine.rounding import round_price, tick_above, tick_below
 from exitd.engine.state import NEVER_MS, ExitState, OrderStatus, Retry, TrackedOrder
 
 _ZERO = Decimal(0)
@@ -62,7 +59,7 @@ def adopt(plan: ExitPlan, tick: Tick, first_seq: int = 1) -> Decision:
         tp_filled=(_ZERO,) * len(plan.take_profits),
     )
     state = _advance(state, tick)
-    state, requests, notices = _reconcile(state, tick.time_ms)
+    state, requests, notices = reconcile(state, tick.time_ms)
     return Decision(_settle(state), requests, plan.notices + notices)
 
 
@@ -96,7 +93,7 @@ def decide_all(state: ExitState, events: Iterable[Event]) -> Decision:
             state, absorbed_requests, absorbed_notices = _absorb(state, event)
             requests.extend(absorbed_requests)
             notices.extend(absorbed_notices)
-    state, reconciled, reconcile_notices = _reconcile(state, now)
+    state, reconciled, reconcile_notices = reconcile(state, now)
     return Decision(_settle(state), (*requests, *reconciled), (*notices, *reconcile_notices))
 
 
@@ -297,7 +294,7 @@ def _on_rejected(
         return state, (), (notice,)
     if state.closing:
         return state, (), (notice,)  # a close is on its way: it covers what this order did
-    changes = _Changes(state)
+    changes = OrderChanges(state)
     if intent.type is OrderType.TRAILING_STOP_MARKET:
         # The price passed the activation price in the position's favour: the trail is due
         # to be active already, so it goes on activating at the latest price.
@@ -315,200 +312,6 @@ def _on_rejected(
         "exit_brain.stop_through_market_close", (("leg", intent.label), ("qty", str(covered)))
     )
     return state, requests, (notice, market_close)
-
-
-# --- reconcile: what the plan wants on the exchange against what is there -----------------------
-
-
-class _Changes:
-    """Accumulates the orders one reconcile places and cancels; local to a single call."""
-
-    def __init__(self, state: ExitState) -> None:
-        self.state = state
-        self.orders = list(state.orders)
-        self.requests: list[Request] = []
-        self.seq = state.next_seq
-
-    def place(
-        self,
-        leg: Leg,
-        order_type: OrderType,
-        qty: Decimal | None,
-        *,
-        price: Decimal | None = None,
-        trigger: Decimal | None = None,
-        tp_number: int = 0,
-        activation: Decimal | None = None,
-        callback: Decimal | None = None,
-    ) -> None:
-        plan = self.state.plan
-        close_position = qty is None
-        intent = OrderIntent(
-            client_order_id=make_client_order_id(
-                EXIT_BRAIN_CODE, plan.symbol, leg, self.seq, tp_number
-            ),
-            symbol=plan.symbol,
-            leg=leg,
-            side=plan.side.closing_side,
-            type=order_type,
-            quantity=qty,
-            price=price,
-            trigger_price=trigger,
-            reduce_only=not close_position,
-            close_position=close_position,
-            activation_price=activation,
-            callback_rate=callback,
-            tp_number=tp_number,
-        )
-        self.seq += 1
-        self.orders.append(TrackedOrder(intent, OrderStatus.PENDING_NEW))
-        self.requests.append(PlaceOrder(intent))
-
-    def cancel(self, order: TrackedOrder) -> None:
-        intent = order.intent
-        self.orders = [
-            TrackedOrder(o.intent, OrderStatus.PENDING_CANCEL, o.filled_qty) if o is order else o
-            for o in self.orders
-        ]
-        self.requests.append(
-            CancelOrder(intent.client_order_id, intent.symbol, intent.leg, intent.type.conditional)
-        )
-
-    def result(self, **changes: object) -> tuple[ExitState, tuple[Request, ...]]:
-        if not self.requests and not changes:
-            return self.state, ()
-        state = _replace(self.state, orders=tuple(self.orders), next_seq=self.seq, **changes)
-        return state, tuple(self.requests)
-
-
-def _reconcile(
-    state: ExitState, now_ms: int
-) -> tuple[ExitState, tuple[Request, ...], tuple[Notice, ...]]:
-    changes = _Changes(state)
-    if state.flat:
-        for order in state.orders:
-            if order.active and order.intent.type is not OrderType.MARKET:
-                changes.cancel(order)
-        return (*changes.result(), ())
-    if state.closing:
-        return state, (), ()
-    plan = state.plan
-    if not state.orders_of(Leg.HARD_SL) and _may_place(state, Leg.HARD_SL.value, now_ms):
-        changes.place(Leg.HARD_SL, OrderType.STOP_MARKET, None, trigger=plan.hard_sl_price)
-    limit_s = plan.profile.time_limit_s
-    if (
-        limit_s is not None
-        and not state.time_fired
-        and now_ms >= state.adopted_ms + limit_s * 1000
-        and _may_place(state, Leg.TIME.value, now_ms)
-    ):
-        changes.place(Leg.TIME, OrderType.MARKET, state.qty)
-        new_state, requests = changes.result(time_fired=True)
-        return new_state, requests, (Notice("exit_brain.time_limit", (("qty", str(state.qty)),)),)
-    _reconcile_working_stop(state, changes, now_ms)
-    _reconcile_take_profits(state, changes, now_ms)
-    _reconcile_exchange_trail(state, changes, now_ms)
-    return (*changes.result(), ())
-
-
-def _may_place(state: ExitState, label: str, now_ms: int) -> bool:
-    return all(r.label != label or now_ms >= r.not_before_ms for r in state.retries)
-
-
-def _reconcile_working_stop(state: ExitState, changes: _Changes, now_ms: int) -> None:
-    """Make-before-break: place the better stop, cancel the old one once the new one rests."""
-    plan = state.plan
-    stops = state.orders_of(Leg.WORKING_STOP)
-    active = [o for o in stops if o.active]
-    newest = active[-1] if active else None
-    target = state.target_stop
-    # One stop resting and one on its way at most: a replacement waits until the stop before
-    # it is accepted and the one before that is gone (the account's 200 conditional slots).
-    settled = not stops or (len(stops) == 1 and stops[0].status is OrderStatus.LIVE)
-    if (
-        target is not None
-        and settled
-        and state.qty >= plan.filters.min_qty
-        and _may_place(state, Leg.WORKING_STOP.value, now_ms)
-    ):
-        if newest is None or _improves(plan, target, _trigger(newest)):
-            changes.place(Leg.WORKING_STOP, OrderType.STOP_MARKET, state.qty, trigger=target)
-        elif newest.intent.quantity != state.qty:
-            # The position changed size: the stop follows it at the price it already has.
-            changes.place(
-                Leg.WORKING_STOP, OrderType.STOP_MARKET, state.qty, trigger=_trigger(newest)
-            )
-    if newest is not None and newest.status is OrderStatus.LIVE:
-        for older in active[:-1]:
-            changes.cancel(older)
-
-
-def _trigger(order: TrackedOrder) -> Decimal:
-    trigger = order.intent.trigger_price
-    assert trigger is not None
-    return trigger
-
-
-def _improves(plan: ExitPlan, new: Decimal, resting: Decimal) -> bool:
-    """Tighter by more than zero and by at least `min_step_pct` of the resting stop's price."""
-    gain = (new - resting) * plan.side.sign
-    trail = plan.profile.trail
-    min_step = _ZERO if trail is None else trail.min_step_pct
-    return gain > 0 and gain * HUNDRED >= resting * min_step
-
-
-def _reconcile_take_profits(state: ExitState, changes: _Changes, now_ms: int) -> None:
-    """Each target for what is left of it, within what the nearer targets leave of `Q`; a new
-    order only while everything that may still fill, cancels in flight included, fits in `Q`."""
-    plan = state.plan
-    filters = plan.filters
-    allowance = state.qty
-    on_exchange = sum(
-        (o.open_qty or _ZERO for o in state.orders if o.intent.leg is Leg.TAKE_PROFIT), _ZERO
-    )
-    for index, leg in enumerate(plan.take_profits):
-        if leg.number in state.tps_done:
-            continue
-        wanted = round_qty_down(min(leg.qty - state.tp_filled[index], allowance), filters.step_size)
-        if wanted < filters.min_qty or wanted * leg.price < filters.min_notional:
-            wanted = _ZERO
-        allowance -= wanted
-        orders = state.orders_of(Leg.TAKE_PROFIT, leg.number)
-        for order in orders:
-            if order.active and (order.open_qty or _ZERO) > wanted:
-                changes.cancel(order)  # the position shrank under it: cancel, then place smaller
-        if (
-            not orders
-            and wanted > 0
-            and on_exchange + wanted <= state.qty
-            and _may_place(state, f"TP{leg.number}", now_ms)
-        ):
-            changes.place(
-                Leg.TAKE_PROFIT, OrderType.LIMIT, wanted, price=leg.price, tp_number=leg.number
-            )
-            on_exchange += wanted
-
-
-def _reconcile_exchange_trail(state: ExitState, changes: _Changes, now_ms: int) -> None:
-    """Mode `exchange`: one native TRAILING_STOP_MARKET, placed once armed, then only watched."""
-    plan = state.plan
-    trail = plan.profile.trail
-    if (
-        trail is None
-        or trail.mode is not TrailMode.EXCHANGE
-        or not state.trail_armed
-        or state.orders_of(Leg.TRAILING_STOP)
-        or state.qty < plan.filters.min_qty
-        or not _may_place(state, Leg.TRAILING_STOP.value, now_ms)
-    ):
-        return
-    changes.place(
-        Leg.TRAILING_STOP,
-        OrderType.TRAILING_STOP_MARKET,
-        state.qty,
-        activation=plan.trail_activation_price,
-        callback=trail.callback_pct,
-    )
 
 
 # --- helpers -----------------------------------------------------------------------------------

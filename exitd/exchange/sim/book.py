@@ -50,6 +50,7 @@ class TimeInForce(Enum):
     IOC = "IOC"
     FOK = "FOK"
     GTX = "GTX"  # post-only: rejected (-5022) if it would take at placement
+    GTD = "GTD"  # rests like GTC: the simulator does not expire orders at goodTillDate
 
 
 class WorkingType(Enum):

@@ -399,7 +399,7 @@ def _outcomes(events: list[MarketEvent]) -> list[Outcome]:
     return outcomes
 
 
-_RESTING = (TimeInForce.GTC, TimeInForce.GTX)  # IOC and FOK never rest
+_RESTING = (TimeInForce.GTC, TimeInForce.GTX, TimeInForce.GTD)  # IOC and FOK never rest
 _ENDED_UNFILLED = (AlgoStatus.CANCELED, AlgoStatus.EXPIRED, AlgoStatus.REJECTED)
 # The algo record's `state` mirrors its end, for callers that read only `state`.
 _ALGO_END_STATES = {

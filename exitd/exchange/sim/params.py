@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.sim import errors
+from exitd.exchange.sim.book import SimOrderType, TimeInForce, WorkingType
 from exitd.exchange.sim.symbols import (
     SymbolSpec,
     check_notional,
@@ -40,35 +41,6 @@ _E = TypeVar("_E", bound=Enum)
 _DECIMAL = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
 
 
-class WireOrderType(Enum):
-    """Every order type Binance names; only LIMIT and MARKET go to /fapi/v1/order now."""
-
-    LIMIT = "LIMIT"
-    MARKET = "MARKET"
-    STOP = "STOP"
-    STOP_MARKET = "STOP_MARKET"
-    TAKE_PROFIT = "TAKE_PROFIT"
-    TAKE_PROFIT_MARKET = "TAKE_PROFIT_MARKET"
-    TRAILING_STOP_MARKET = "TRAILING_STOP_MARKET"
-
-    @property
-    def conditional(self) -> bool:
-        return self not in (WireOrderType.LIMIT, WireOrderType.MARKET)
-
-
-class TimeInForce(Enum):
-    GTC = "GTC"
-    IOC = "IOC"
-    FOK = "FOK"
-    GTX = "GTX"  # post-only
-    GTD = "GTD"
-
-
-class WorkingType(Enum):
-    MARK_PRICE = "MARK_PRICE"
-    CONTRACT_PRICE = "CONTRACT_PRICE"
-
-
 class RespType(Enum):
     ACK = "ACK"
     RESULT = "RESULT"
@@ -80,7 +52,7 @@ class NewOrder:
 
     symbol: str
     side: OrderSide
-    type: WireOrderType
+    type: SimOrderType
     quantity: Decimal
     price: Decimal | None = None
     time_in_force: TimeInForce | None = None
@@ -96,7 +68,7 @@ class NewAlgoOrder:
 
     symbol: str
     side: OrderSide
-    type: WireOrderType
+    type: SimOrderType
     quantity: Decimal | None  # None with close_position
     trigger_price: Decimal | None = None
     price: Decimal | None = None
@@ -201,11 +173,11 @@ def _not_sent(params: Mapping[str, str], *names: str) -> None:
 # --- requests -------------------------------------------------------------------------------
 
 
-def _common(params: Mapping[str, str]) -> tuple[SymbolSpec, OrderSide, WireOrderType]:
+def _common(params: Mapping[str, str]) -> tuple[SymbolSpec, OrderSide, SimOrderType]:
     """symbol, side, type — in that order of refusal (-1102, -1121, -1117, -1116)."""
     spec = symbol_spec(_mandatory(params, "symbol"))
     side = _enum(OrderSide, _mandatory(params, "side"), errors.INVALID_SIDE)
-    kind = _enum(WireOrderType, _mandatory(params, "type"), errors.INVALID_ORDER_TYPE)
+    kind = _enum(SimOrderType, _mandatory(params, "type"), errors.INVALID_ORDER_TYPE)
     position_side = params.get("positionSide", "BOTH") or "BOTH"
     if position_side in ("LONG", "SHORT"):
         raise errors.POSITION_SIDE_MISMATCH.error()  # the simulator is one-way mode only
@@ -238,7 +210,7 @@ def parse_new_order(
     spec, side, kind = _common(params)
     if kind.conditional:
         raise errors.USE_ALGO_ENDPOINT.error()
-    market = kind is WireOrderType.MARKET
+    market = kind is SimOrderType.MARKET
     tif: TimeInForce | None = None
     if market:
         _not_sent(params, "price")
@@ -296,14 +268,14 @@ def _json_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-_WITH_LIMIT_PRICE = (WireOrderType.STOP, WireOrderType.TAKE_PROFIT)
-_CLOSE_POSITION_TYPES = (WireOrderType.STOP_MARKET, WireOrderType.TAKE_PROFIT_MARKET)
+_WITH_LIMIT_PRICE = (SimOrderType.STOP, SimOrderType.TAKE_PROFIT)
+_CLOSE_POSITION_TYPES = (SimOrderType.STOP_MARKET, SimOrderType.TAKE_PROFIT_MARKET)
 _ALGO_TIF = (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)
 
 
-def _algo_shape(params: Mapping[str, str], kind: WireOrderType) -> bool:
+def _algo_shape(params: Mapping[str, str], kind: SimOrderType) -> bool:
     """Which parameters the conditional type takes (§5.3); returns closePosition."""
-    trailing = kind is WireOrderType.TRAILING_STOP_MARKET
+    trailing = kind is SimOrderType.TRAILING_STOP_MARKET
     if trailing:
         _not_sent(params, "triggerPrice", "price")
         _mandatory(params, "callbackRate")

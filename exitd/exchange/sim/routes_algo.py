@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exitd.exchange.sim import book, errors, params
+from exitd.exchange.sim import errors, params
 from exitd.exchange.sim.account import AlgoParams, Rejected
-from exitd.exchange.sim.book import BookOrder, SimOrderType
+from exitd.exchange.sim.book import BookOrder
 from exitd.exchange.sim.endpoints import Call, Endpoint, Security
 from exitd.exchange.sim.payloads import (
     CANCEL_ALL_DONE,
@@ -34,8 +34,8 @@ def _algo_params(req: params.NewAlgoOrder) -> AlgoParams:
         reduce_only=req.reduce_only,
         activation_price=req.activate_price,
         callback_rate=req.callback_rate,
-        time_in_force=book.TimeInForce(req.time_in_force.value),
-        working_type=book.WorkingType(req.working_type.value),
+        time_in_force=req.time_in_force,
+        working_type=req.working_type,
     )
 
 
@@ -46,7 +46,7 @@ def new_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
     result = ex.account.place_algo_order(
         req.symbol,
         req.side,
-        SimOrderType(req.type.value),
+        req.type,
         req.quantity,
         call.now_ms,
         params=_algo_params(req),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from exitd.exchange.sim import book, errors, params
 from exitd.exchange.sim.account import Accepted, Rejected
-from exitd.exchange.sim.book import Refusal, SimOrderType
+from exitd.exchange.sim.book import Refusal, TimeInForce
 from exitd.exchange.sim.endpoints import Call, Endpoint, Security
 from exitd.exchange.sim.payloads import CANCEL_ALL_DONE, order_ack, order_answer, order_query
 
@@ -70,23 +70,16 @@ def list_limit(p: Mapping[str, str]) -> int:
     return min(limit, MAX_LIST_LIMIT)
 
 
-def _book_tif(tif: params.TimeInForce | None) -> book.TimeInForce:
-    # GTD rests like GTC: the simulator does not expire orders at goodTillDate.
-    if tif is None or tif is params.TimeInForce.GTD:
-        return book.TimeInForce.GTC
-    return book.TimeInForce(tif.value)
-
-
 def place(ex: SimExchange, order: params.NewOrder, now: int) -> dict[str, Any]:
     """One accepted LIMIT/MARKET order, or the refusal as a BinanceError."""
     result = ex.account.place_order(
         order.symbol,
         order.side,
-        SimOrderType(order.type.value),
+        order.type,
         order.quantity,
         now,
         price=order.price,
-        time_in_force=_book_tif(order.time_in_force),
+        time_in_force=order.time_in_force or TimeInForce.GTC,
         reduce_only=order.reduce_only,
         client_order_id=order.client_order_id,
     )
