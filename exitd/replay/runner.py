@@ -24,7 +24,6 @@ from exitd.engine import (
     OrderIntent,
     OrderRejected,
     OrderSide,
-    OrderType,
     PlaceOrder,
     PositionChanged,
     RejectReason,
@@ -35,6 +34,7 @@ from exitd.engine import (
     decide_all,
 )
 from exitd.exchange.sim import BookOrder, OrderClosed, Outcome, Refusal, SymbolMarket, Trade
+from exitd.exchange.sim.book import SimOrderType
 
 # Answers to answers: a plan settles in a few rounds; more means the engine is looping.
 _MAX_ROUNDS_PER_TICK = 64
@@ -105,7 +105,7 @@ class Replay:
             self._order_id(),
             _ENTRY_ID,
             OrderSide.BUY if side.sign > 0 else OrderSide.SELL,
-            OrderType.MARKET,
+            SimOrderType.MARKET,
             self.plan.initial_qty,
         )
         self.market.place(order, entry.time_ms)
@@ -169,7 +169,7 @@ class Replay:
             order_id=self._order_id(),
             client_order_id=intent.client_order_id,
             side=intent.side,
-            type=intent.type,
+            type=SimOrderType(intent.type.value),
             quantity=intent.quantity or Decimal(0),
             price=intent.price,
             trigger_price=intent.trigger_price,

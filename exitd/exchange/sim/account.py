@@ -246,7 +246,7 @@ class SimAccount:
         if order.close_position and any(
             o.close_position
             and o.side is order.side
-            and o.kind.take_profit == order.kind.take_profit
+            and o.type.take_profit == order.type.take_profit
             for o in self.markets[symbol].conditionals.values()
         ):
             return Refusal.CLOSE_POSITION_EXISTS
@@ -324,7 +324,7 @@ class SimAccount:
         if isinstance(result, Refusal):
             self.ledger.received(market.symbol, order, time_ms, result.value)
             return Rejected(result)
-        if order.kind.conditional:
+        if order.type.conditional:
             self._algos[order.order_id] = (market.symbol, order)
         else:
             self._orders[market.symbol, order.order_id] = order
@@ -378,16 +378,16 @@ class SimAccount:
 
 
 def _order_refusal(order: BookOrder) -> Refusal | None:
-    if order.kind.conditional:
+    if order.type.conditional:
         return Refusal.USE_ALGO_ENDPOINT
-    if order.quantity <= 0 or (order.kind is SimOrderType.LIMIT) != (order.price is not None):
+    if order.quantity <= 0 or (order.type is SimOrderType.LIMIT) != (order.price is not None):
         return Refusal.BAD_PARAMETERS
     return None
 
 
 def _algo_refusal(order: BookOrder, quantity: Decimal | None) -> Refusal | None:
     """The algo endpoint's parameter rules that matching relies on (binance-usdm.md §5.3)."""
-    kind = order.kind
+    kind = order.type
     if not kind.conditional:
         return Refusal.NOT_CONDITIONAL
     if order.close_position:

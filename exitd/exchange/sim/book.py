@@ -2,8 +2,7 @@
 
 The engine's `OrderType` names only what exitd sends; the simulator must serve every type a
 Binance client may send, so it has its own complete `SimOrderType` (same values, Binance's
-names). A `BookOrder` accepts either enum and keeps its original `type`, so code written
-against the engine's enum (the replay) keeps working; matching reads `kind`.
+names), and a caller holding an engine order converts it once by value.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from exitd.engine.model import OrderSide, OrderType
+from exitd.engine.model import OrderSide
 
 _ZERO = Decimal(0)
 
@@ -120,7 +119,7 @@ class BookOrder:
     order_id: int
     client_order_id: str
     side: OrderSide
-    type: OrderType | SimOrderType
+    type: SimOrderType
     quantity: Decimal  # 0 for a close-position stop until it triggers
     price: Decimal | None = None
     trigger_price: Decimal | None = None
@@ -139,10 +138,6 @@ class BookOrder:
     algo_status: AlgoStatus | None = None  # None for a regular order
     actual_order_id: int | None = None  # a triggered algo order's child
     algo_id: int | None = None  # a child order's parent algo order
-
-    @property
-    def kind(self) -> SimOrderType:
-        return SimOrderType(self.type.value)
 
     @property
     def sign(self) -> int:

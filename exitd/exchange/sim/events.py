@@ -166,7 +166,7 @@ def order_trade_update(
     UNCONFIRMED)."""
     trade = execution.trade
     origin = parent or order
-    trailing = origin.kind is SimOrderType.TRAILING_STOP_MARKET
+    trailing = origin.type is SimOrderType.TRAILING_STOP_MARKET
     return {
         "e": "ORDER_TRADE_UPDATE",
         "E": event_ms,
@@ -175,7 +175,7 @@ def order_trade_update(
             "s": symbol,
             "c": order.client_order_id,
             "S": order.side.value,
-            "o": order.kind.value,
+            "o": order.type.value,
             "f": order.time_in_force.value,
             "q": qty_text(symbol, order.quantity),
             "p": price_text(symbol, order.price),
@@ -196,7 +196,7 @@ def order_trade_update(
             "m": trade.maker if trade else False,
             "R": order.reduce_only,
             "wt": order.working_type.value,
-            "ot": origin.kind.value,
+            "ot": origin.type.value,
             "ps": "BOTH",
             "cp": order.close_position,
             "AP": price_text(symbol, origin.activation_price) if trailing else "0",
@@ -219,7 +219,7 @@ def _expire_reason(order: BookOrder, execution: Execution) -> str:
         return "0"
     if order.reducing:
         return "4"  # nothing left to reduce: knocked out as Binance does reduce-only orders
-    if order.kind is SimOrderType.MARKET:
+    if order.type is SimOrderType.MARKET:
         return "9"
     return "2"  # an IOC (or FOK) remainder
 
@@ -263,7 +263,7 @@ def algo_update(symbol: str, algo: BookOrder, view: AlgoView, transaction_ms: in
         "caid": algo.client_order_id,
         "aid": algo.order_id,
         "at": "CONDITIONAL",
-        "o": algo.kind.value,
+        "o": algo.type.value,
         "s": symbol,
         "S": algo.side.value,
         "ps": "BOTH",
@@ -275,9 +275,9 @@ def algo_update(symbol: str, algo: BookOrder, view: AlgoView, transaction_ms: in
     if view.status is not AlgoStatus.TRIGGERING:
         body["ap"] = price_text(symbol, view.avg_price) if view.filled_qty else "0"
         body["aq"] = qty_text(symbol, view.filled_qty)
-        body["act"] = algo.kind.child_type.value if triggered else "0"
+        body["act"] = algo.type.child_type.value if triggered else "0"
     trigger = algo.trigger_price
-    if algo.kind is SimOrderType.TRAILING_STOP_MARKET:
+    if algo.type is SimOrderType.TRAILING_STOP_MARKET:
         trigger = algo.activation_price
     body |= {
         "tp": price_text(symbol, trigger),

@@ -74,13 +74,13 @@ class Ledger:
         self, symbol: str, order: BookOrder, time_ms: int, refusal: str | None = None
     ) -> None:
         """An order arrived: NEW (REJECTED when refused; then it never got an id)."""
-        algo = order.kind.conditional
+        algo = order.type.conditional
         entry = LedgerOrder(
             symbol,
             algo,
             None if refusal else order.order_id,
             order.client_order_id,
-            order.kind.value,
+            order.type.value,
             order.side,
             order.quantity,
             order.price,

@@ -92,14 +92,14 @@ class SymbolMarket:
 
     def submit(self, order: BookOrder, time_ms: int) -> Refusal | list[MarketEvent]:
         """Accept `order` (it may take at once); a refusal leaves the book unchanged."""
-        book = self.conditionals if order.kind.conditional else self.orders
+        book = self.conditionals if order.type.conditional else self.orders
         if order.client_order_id in book:
             return Refusal.DUPLICATE_CLIENT_ID
         refusal = self._refusal(order)
         if refusal is not None:
             return refusal
         order.created_ms = order.updated_ms = time_ms
-        if order.kind.conditional:
+        if order.type.conditional:
             return self._rest_conditional(order, time_ms)
         events: list[MarketEvent] = [
             OrderOpened(order.order_id, order.client_order_id, time_ms, self.symbol)
@@ -109,7 +109,7 @@ class SymbolMarket:
 
     def _refusal(self, order: BookOrder) -> Refusal | None:
         """Binance's placement checks against the current price and position."""
-        price, kind = self.mark_price, order.kind
+        price, kind = self.mark_price, order.type
         if price is not None and kind.conditional and self._would_trigger(order, price):
             return Refusal.WOULD_TRIGGER
         if order.reduce_only and self._reducible(order) <= 0:
@@ -125,7 +125,7 @@ class SymbolMarket:
         return None
 
     def _would_trigger(self, order: BookOrder, price: Decimal) -> bool:
-        if order.kind is SimOrderType.TRAILING_STOP_MARKET:
+        if order.type is SimOrderType.TRAILING_STOP_MARKET:
             # The activation price must be on the far side of the price (-2021 otherwise).
             activation = order.activation_price
             return activation is not None and (activation - price) * order.sign >= 0
@@ -133,7 +133,7 @@ class SymbolMarket:
         return _triggered(order, order.trigger_price, price)
 
     def _rest_conditional(self, order: BookOrder, time_ms: int) -> list[MarketEvent]:
-        if order.kind is SimOrderType.TRAILING_STOP_MARKET:
+        if order.type is SimOrderType.TRAILING_STOP_MARKET:
             order.trail_extreme = self.mark_price  # the trail follows the best price from now on
         order.algo_status = AlgoStatus.NEW
         self.conditionals[order.client_order_id] = order
@@ -142,14 +142,14 @@ class SymbolMarket:
     def _take_or_rest(self, order: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
         """A marketable order takes at the current price; the rest rests or expires by its TIF."""
         price = self.mark_price
-        if price is not None and (order.kind is SimOrderType.MARKET or _crosses(order, price)):
+        if price is not None and (order.type is SimOrderType.MARKET or _crosses(order, price)):
             taker = self._slipped(price, order.side)
             if order.price is not None:  # a limit never fills past its price
                 taker = min(taker, order.price) if order.sign > 0 else max(taker, order.price)
             self._fill(order, taker, time_ms, events, maker=False)
         if not order.state.open:
             return
-        keeps = order.kind is SimOrderType.LIMIT and order.time_in_force in _RESTING
+        keeps = order.type is SimOrderType.LIMIT and order.time_in_force in _RESTING
         if keeps and not (order.reducing and self._reducible(order) <= 0):
             self.orders[order.client_order_id] = order
         else:
@@ -188,7 +188,7 @@ class SymbolMarket:
     def _triggered_conditionals(self, price: Decimal) -> list[BookOrder]:
         triggered = []
         for order in self.conditionals.values():
-            if order.kind is SimOrderType.TRAILING_STOP_MARKET:
+            if order.type is SimOrderType.TRAILING_STOP_MARKET:
                 level = _trail_level(order, price)
             else:
                 level = order.trigger_price
@@ -219,9 +219,9 @@ class SymbolMarket:
             order_id=self.new_order_id(),
             client_order_id=algo.client_order_id,
             side=algo.side,
-            type=algo.kind.child_type,
+            type=algo.type.child_type,
             quantity=held if algo.close_position else algo.quantity,
-            price=algo.price if algo.kind.child_type is SimOrderType.LIMIT else None,
+            price=algo.price if algo.type.child_type is SimOrderType.LIMIT else None,
             reduce_only=algo.reduce_only,
             close_position=algo.close_position,
             time_in_force=algo.time_in_force,
@@ -373,14 +373,14 @@ class SymbolMarket:
 
 def _crosses(order: BookOrder, price: Decimal) -> bool:
     """A LIMIT that would trade at `price`: a buy at or above it, a sell at or below."""
-    if order.kind is not SimOrderType.LIMIT or order.price is None:
+    if order.type is not SimOrderType.LIMIT or order.price is None:
         return False
     return (order.price - price) * order.sign >= 0
 
 
 def _triggered(order: BookOrder, level: Decimal, price: Decimal) -> bool:
     """A stop buys at or above its level and sells at or below; a take-profit the reverse."""
-    if order.kind.take_profit:
+    if order.type.take_profit:
         return (level - price) * order.sign >= 0
     return (price - level) * order.sign >= 0
 

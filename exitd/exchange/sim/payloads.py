@@ -57,7 +57,7 @@ def _order_core(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
 def _order_tail(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
     return {
         "timeInForce": o.time_in_force.value,
-        "type": o.kind.value,
+        "type": o.type.value,
         "reduceOnly": o.reduce_only,
         "closePosition": o.close_position,
         "side": o.side.value,
@@ -65,7 +65,7 @@ def _order_tail(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
         "stopPrice": price_str(spec, None),
         "workingType": o.working_type.value,
         "priceProtect": False,
-        "origType": o.kind.value,
+        "origType": o.type.value,
         "priceMatch": "NONE",
         "selfTradePreventionMode": "NONE",
         "goodTillDate": 0,
@@ -126,7 +126,7 @@ def algo_answer(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
         "algoId": o.order_id,
         "clientAlgoId": o.client_order_id,
         "algoType": "CONDITIONAL",
-        "orderType": o.kind.value,
+        "orderType": o.type.value,
         "symbol": spec.symbol,
         "side": o.side.value,
         "positionSide": "BOTH",
@@ -156,7 +156,7 @@ def algo_query(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
     body = algo_answer(spec, o)
     body["actualOrderId"] = "" if o.actual_order_id is None else str(o.actual_order_id)
     body["actualPrice"] = price_str(spec, o.avg_price)
-    body["actualType"] = o.kind.child_type.value
+    body["actualType"] = o.type.child_type.value
     body["actualQty"] = qty_str(spec, o.quantity)
     body["tpOrderType"] = ""
     return body
