@@ -127,7 +127,7 @@ def _advance(state: ExitState, tick: Tick) -> ExitState:
             trail_armed = trail.activation_pct is not None or by_take_profit
         else:
             trail_armed = _reached(plan.trail_level, best, long) or by_take_profit
-        if trail_armed:
+        if trail_armed and trail.mode is TrailMode.DAEMON:  # the exchange tracks its own
             extreme = price  # "the best price since arming, the arming tick included"
     elif trail_armed and extreme is not None and (price > extreme if long else price < extreme):
         extreme = price
@@ -292,13 +292,14 @@ def _on_rejected(
     )
     if event.reason is not RejectReason.WOULD_TRIGGER or not intent.type.conditional:
         return state, (), (notice,)
-    if state.closing:
-        return state, (), (notice,)  # a close is on its way: it covers what this order did
+    if state.flat or state.closing:
+        return state, (), (notice,)  # nothing left to cover, or a close on its way covers it
     changes = OrderChanges(state)
     if intent.type is OrderType.TRAILING_STOP_MARKET:
         # The price passed the activation price in the position's favour: the trail is due
         # to be active already, so it goes on activating at the latest price.
-        changes.place(intent.leg, intent.type, intent.quantity, callback=intent.callback_rate)
+        qty = state.qty if intent.quantity is None else min(intent.quantity, state.qty)
+        changes.place(intent.leg, intent.type, qty, callback=intent.callback_rate)
         state, requests = changes.result()
         return state, requests, (notice,)
     # The price went through the stop before the exchange had it: close what the stop covers

@@ -513,7 +513,7 @@ class ExitEngineMachine(RuleBasedStateMachine):
             self._check_target_on_tick(state, ticks[-1])
         if state.flat:
             assert not placed, "an order was placed while flat"
-        if before is not None and before.closing:
+        if before is not None and before.closing and state.closing:
             assert not placed, "placed during a market close"
         for intent in placed:
             cid = intent.client_order_id

@@ -285,6 +285,11 @@ class SimAccount:
         matches = [so for so in self._algos.values() if so[1].client_order_id == client_algo_id]
         return max(matches, key=lambda so: so[1].order_id) if matches else None
 
+    def all_algo_orders(self, symbol: str) -> list[BookOrder]:
+        """Every algo order of `symbol` ever accepted, oldest first (refused ones took an id
+        too, so the ids have gaps: never walk them by counting)."""
+        return sorted((o for s, o in self._algos.values() if s == symbol), key=lambda o: o.order_id)
+
     def open_algo_orders(self, symbol: str | None = None) -> list[BookOrder]:
         markets = [self.markets[symbol]] if symbol else list(self.markets.values())
         return sorted(

@@ -36,7 +36,7 @@ def jsonable(value: Any) -> Any:
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if not f.name.startswith("_")}  # fmt: skip
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # str() would give "7.85E-8" for a small commission
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):
@@ -131,7 +131,7 @@ class _Admin:
         account = self.ex.account
         book = account.ledger
         return {
-            "wallet_balance": str(account.wallet_balance),
+            "wallet_balance": jsonable(account.wallet_balance),
             "symbols": {
                 s: {
                     "orders": jsonable([o for o in book.orders if o.symbol == s]),

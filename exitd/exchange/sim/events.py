@@ -35,7 +35,7 @@ def plain(value: Decimal) -> str:
     text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    return "0" if text in ("", "-0") else text  # never a signed zero ("-0")
 
 
 def _fixed(value: Decimal, decimals: int) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -239,9 +239,14 @@ def parse_new_order(
 
 
 def parse_batch_orders(
-    params: Mapping[str, str], *, mark_price: Decimal | None = None, now_ms: int | None = None
+    params: Mapping[str, str],
+    *,
+    mark_price_of: Callable[[str], Decimal | None] | None = None,
+    now_ms: int | None = None,
 ) -> list[NewOrder | errors.BinanceError]:
-    """`POST /fapi/v1/batchOrders`: a JSON list of at most 5; each item refused on its own."""
+    """`POST /fapi/v1/batchOrders`: a JSON list of at most 5; each item refused on its own,
+    with the same PERCENT_PRICE and MARKET notional checks as a single order (items may
+    name different symbols, so each is checked against its own symbol's mark)."""
     raw = _mandatory(params, "batchOrders")
     try:
         items = json.loads(raw)
@@ -255,8 +260,9 @@ def parse_batch_orders(
     for item in items:
         # Clients send strings; a JSON number or boolean is taken as its text.
         fields = {str(k): _json_text(v) for k, v in item.items()}
+        mark = mark_price_of(fields.get("symbol", "")) if mark_price_of else None
         try:
-            results.append(parse_new_order(fields, mark_price=mark_price, now_ms=now_ms))
+            results.append(parse_new_order(fields, mark_price=mark, now_ms=now_ms))
         except errors.BinanceError as refusal:
             results.append(refusal)
     return results

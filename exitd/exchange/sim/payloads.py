@@ -27,7 +27,10 @@ MARK_PLACES = 8  # premiumIndex markPrice: "11793.63104562"
 def fmt(value: Decimal | None, places: int) -> str:
     """A decimal as Binance writes it: fixed point, exactly `places` decimals."""
     v = _ZERO if value is None else value
-    return f"{v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+    fixed = v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    # A zero that is negative (a short's P&L at its entry, -0.000000001 rounded) prints as
+    # "-0.00000000" otherwise; Binance never sends a signed zero.
+    return f"{fixed.copy_abs() if fixed == 0 else fixed:f}"
 
 
 def price_str(spec: SymbolSpec, value: Decimal | None) -> str:
@@ -143,7 +146,7 @@ def algo_answer(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
         "priceProtect": False,
         "reduceOnly": o.reduce_only,
         "activatePrice": _opt_price(spec, o.activation_price),
-        "callbackRate": "" if o.callback_rate is None else str(o.callback_rate),
+        "callbackRate": "" if o.callback_rate is None else format(o.callback_rate, "f"),
         "createTime": o.created_ms,
         "updateTime": o.updated_ms,
         "triggerTime": o.updated_ms if triggered else 0,

@@ -106,12 +106,7 @@ def all_algo_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
     """Every algo order of `symbol` (the 7-day window is not enforced), `algoId` and up."""
     symbol = ex.check(mandatory(call.params, "symbol"))
     from_id = int_param(call.params, "algoId") or 0
-    orders: list[BookOrder] = []
-    algo_id = 1
-    while (found := ex.account.query_algo_order(algo_id=algo_id)) is not None:
-        if found[0] == symbol and found[1].order_id >= from_id:
-            orders.append(found[1])
-        algo_id += 1
+    orders = [o for o in ex.account.all_algo_orders(symbol) if o.order_id >= from_id]
     return _listed(ex, symbol, orders[: list_limit(call.params)])
 
 

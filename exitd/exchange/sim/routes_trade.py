@@ -102,7 +102,8 @@ def new_order(ex: SimExchange, call: Call) -> dict[str, Any]:
 def batch_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
     """Up to 5 orders, each answered on its own (an order object or `{"code","msg"}`)."""
     out: list[dict[str, Any]] = []
-    for item in params.parse_batch_orders(call.params, now_ms=call.now_ms):
+    items = params.parse_batch_orders(call.params, mark_price_of=ex.mark_price, now_ms=call.now_ms)
+    for item in items:
         try:
             if isinstance(item, errors.BinanceError):
                 raise item

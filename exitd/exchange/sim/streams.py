@@ -319,7 +319,13 @@ class StreamHub:
             if client.flooding(loop.time()):
                 await client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many")
                 return
-            text = message.data if message.type is WSMsgType.TEXT else message.data.decode()
+            # A binary frame that is not UTF-8 must get the invalid-JSON answer, not end the
+            # connection's task group with a UnicodeDecodeError.
+            text = (
+                message.data
+                if message.type is WSMsgType.TEXT
+                else message.data.decode("utf-8", "replace")
+            )
             before = set(client.subs.names())
             answer = answer_request(text, client.subs, MAX_STREAMS)
             after = set(client.subs.names())
