@@ -290,29 +290,33 @@ def _on_rejected(
         "exit_brain.order_rejected",
         (("leg", intent.label), ("reason", event.reason.value), ("message", event.message)),
     )
-    if event.reason is not RejectReason.WOULD_TRIGGER or not intent.type.conditional:
+    covered = state.qty if intent.quantity is None else min(intent.quantity, state.qty)
+    if (
+        event.reason is not RejectReason.WOULD_TRIGGER
+        or not intent.type.conditional
+        or state.closing  # a close on its way covers what this order did
+        or covered <= 0
+    ):
         return state, (), (notice,)
-    if state.flat or state.closing:
-        return state, (), (notice,)  # nothing left to cover, or a close on its way covers it
     changes = OrderChanges(state)
     if intent.type is OrderType.TRAILING_STOP_MARKET:
         # The price passed the activation price in the position's favour: the trail is due
         # to be active already, so it goes on activating at the latest price.
-        qty = state.qty if intent.quantity is None else min(intent.quantity, state.qty)
-        changes.place(intent.leg, intent.type, qty, callback=intent.callback_rate)
-        state, requests = changes.result()
-        return state, requests, (notice,)
-    # The price went through the stop before the exchange had it: close what the stop covers
-    # at market, as the stop would have done (SPEC-exits.md, "Rounding").
-    covered = state.qty if intent.quantity is None else min(intent.quantity, state.qty)
-    if covered <= 0:
-        return state, (), (notice,)
-    changes.place(intent.leg, OrderType.MARKET, covered, tp_number=intent.tp_number)
+        changes.place(intent.leg, intent.type, covered, callback=intent.callback_rate)
+        notices: tuple[Notice, ...] = (notice,)
+    else:
+        # The price went through the stop before the exchange had it: close what the stop
+        # covers at market, as the stop would have done (SPEC-exits.md, "Rounding").
+        changes.place(intent.leg, OrderType.MARKET, covered, tp_number=intent.tp_number)
+        notices = (
+            notice,
+            Notice(
+                "exit_brain.stop_through_market_close",
+                (("leg", intent.label), ("qty", str(covered))),
+            ),
+        )
     state, requests = changes.result()
-    market_close = Notice(
-        "exit_brain.stop_through_market_close", (("leg", intent.label), ("qty", str(covered)))
-    )
-    return state, requests, (notice, market_close)
+    return state, requests, notices
 
 
 # --- helpers -----------------------------------------------------------------------------------
