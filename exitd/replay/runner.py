@@ -70,7 +70,9 @@ class Replay:
 
     def __init__(self, plan: ExitPlan, slippage_pct: Decimal = Decimal(0)) -> None:
         self.plan = plan
-        self.market = SymbolMarket(plan.symbol, slippage_pct=slippage_pct)
+        self.market = SymbolMarket(
+            plan.symbol, slippage_pct=slippage_pct, tick_size=plan.filters.tick_size
+        )
         self.notices: list[Notice] = []
         self._labels: dict[str, str] = {}
         self._next_order_id = 1

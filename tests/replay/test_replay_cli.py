@@ -360,3 +360,16 @@ def test_text_timeline_names_legs_and_the_summary(
     assert "ETHUSDT long 1 @ 100.0" in out
     assert "TP1" in out and "HARD_SL" in out
     assert "P&L -1.00 USDT = -0.50 R" in out  # +0.5 on TP1, -1.5 on the rest at 97.0
+
+
+def test_slippage_fills_a_stop_a_whole_tick_worse(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Long HARD_SL at 98.0 goes through at 97.9; 0.1 % adverse slippage gives 97.8021,
+    # rounded against the seller onto the 0.1 tick: 97.8.
+    prices = path_file(tmp_path, "100.0", "97.9")
+    fills, _ = replay_json(
+        capsys, prices, "--side", "long", "--qty", "1", "--tick-size", "0.1",
+        "--hard-sl-pct", "2", "--slippage-pct", "0.1",
+    )
+    assert fills == [fill(1000, "HARD_SL", "97.8", "1")]

@@ -19,7 +19,7 @@ before TRIGGERED; we keep the causal order, which a client must handle anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -40,6 +40,7 @@ from exitd.exchange.sim.book import (
 )
 from exitd.exchange.sim.ledger import Ledger
 from exitd.exchange.sim.matching import SymbolMarket
+from exitd.exchange.sim.symbols import SYMBOLS
 
 MAX_OPEN_CONDITIONAL = 200  # account-wide, all symbols (binance-usdm.md §5.1, 2025-12-29)
 TAKER_FEE = Decimal("0.0005")
@@ -114,7 +115,9 @@ class SimAccount:
         self._next_order_id = 1
         self._next_algo_id = 1
         self.markets = {
-            s: SymbolMarket(s, slippage_pct=slippage_pct, new_order_id=self._order_id)
+            s: SymbolMarket(
+                s, slippage_pct=slippage_pct, tick_size=_tick_size(s), new_order_id=self._order_id
+            )
             for s in symbols
         }
         self._orders: dict[tuple[str, int], BookOrder] = {}  # every regular order ever
@@ -165,19 +168,17 @@ class SimAccount:
         market = self.markets.get(symbol)
         if order is None or market is None or not order.state.open:
             return Rejected(Refusal.UNKNOWN_ORDER)
-        result = market.cancel_order(order.client_order_id, time_ms)
+        result = market.cancel_order(order.order_id, time_ms)
         if isinstance(result, Refusal):
             return Rejected(result)
         return Accepted(order, self._settle(result))
 
     def cancel_all_orders(self, symbol: str, time_ms: int) -> list[AccountEvent]:
         """DELETE /fapi/v1/allOpenOrders: regular orders only, algo orders stay."""
-        events: list[AccountEvent] = []
-        for order in self.open_orders(symbol):
-            result = self.cancel_order(symbol, time_ms, order_id=order.order_id)
-            if isinstance(result, Accepted):
-                events.extend(result.events)
-        return events
+        return _cancel_each(
+            self.open_orders(symbol),
+            lambda o: self.cancel_order(symbol, time_ms, order_id=o.order_id),
+        )
 
     def query_order(
         self, symbol: str, *, order_id: int | None = None, client_order_id: str | None = None
@@ -263,18 +264,17 @@ class SimAccount:
         market = self.markets[symbol]
         if market.conditionals.get(order.client_order_id) is not order:
             return Rejected(Refusal.UNKNOWN_ORDER)
-        result = market.cancel_order(order.client_order_id, time_ms, conditional=True)
+        result = market.cancel_conditional(order.client_order_id, time_ms)
         if isinstance(result, Refusal):
             return Rejected(result)
         return Accepted(order, self._settle(result))
 
     def cancel_all_algo_orders(self, symbol: str, time_ms: int) -> list[AccountEvent]:
-        events: list[AccountEvent] = []
-        for order in self.open_algo_orders(symbol):
-            result = self.cancel_algo_order(time_ms, algo_id=order.order_id)
-            if isinstance(result, Accepted):
-                events.extend(result.events)
-        return events
+        """DELETE /fapi/v1/algoOpenOrders: the symbol's untriggered algo orders."""
+        return _cancel_each(
+            self.open_algo_orders(symbol),
+            lambda o: self.cancel_algo_order(time_ms, algo_id=o.order_id),
+        )
 
     def query_algo_order(
         self, *, algo_id: int | None = None, client_algo_id: str | None = None
@@ -380,6 +380,23 @@ class SimAccount:
     def _order_id(self) -> int:
         self._next_order_id += 1
         return self._next_order_id - 1
+
+
+def _cancel_each(
+    orders: list[BookOrder], cancel: Callable[[BookOrder], Accepted | Rejected]
+) -> list[AccountEvent]:
+    """Cancel every order of `orders`; what the cancels caused, in order."""
+    events: list[AccountEvent] = []
+    for order in orders:
+        result = cancel(order)
+        if isinstance(result, Accepted):
+            events.extend(result.events)
+    return events
+
+
+def _tick_size(symbol: str) -> Decimal | None:
+    spec = SYMBOLS.get(symbol)
+    return None if spec is None else Decimal(spec.tick_size)
 
 
 def _order_refusal(order: BookOrder) -> Refusal | None:

@@ -77,6 +77,15 @@ def _symbol(ex: SimExchange, body: dict[str, Any]) -> str:
     return symbol
 
 
+def _price(ex: SimExchange, body: dict[str, Any], symbol: str) -> Decimal:
+    """A price on `symbol`'s tick: an off-grid mark would fill off the grid Binance trades on."""
+    price = _decimal(body, "price")
+    tick = Decimal(ex.spec(symbol).tick_size)
+    if price % tick:
+        raise AdminError(f"'price' {price} is not a multiple of {symbol}'s tick size {tick}")
+    return price
+
+
 def _fill(trade: Trade) -> dict[str, Any]:
     return jsonable(trade)  # type: ignore[no-any-return]
 
@@ -113,7 +122,7 @@ class _Admin:
         side = body.get("side")
         if side not in ("LONG", "SHORT"):
             raise AdminError(f'\'side\' must be "LONG" or "SHORT", got {side!r}')
-        qty, price = _decimal(body, "qty"), _decimal(body, "price")
+        qty, price = _decimal(body, "qty"), _price(ex, body, symbol)
         now = ex.clock()
         events = ex.account.open_position(symbol, Side[side], qty, price, now)
         if not events:
@@ -124,7 +133,7 @@ class _Admin:
     async def price(self, request: web.Request) -> Any:
         body = await _body(request)
         symbol = _symbol(self.ex, body)
-        events = self.ex.push_price(symbol, _decimal(body, "price"), self.ex.clock())
+        events = self.ex.push_price(symbol, _price(self.ex, body, symbol), self.ex.clock())
         return {"fills": [_fill(e) for e in events if isinstance(e, Trade)]}
 
     async def ledger(self, request: web.Request) -> Any:
@@ -160,6 +169,7 @@ class _Admin:
 
     async def clear_faults(self, request: web.Request) -> Any:
         self.ex.faults.clear()
+        self.ex.limiter.lift_bans()  # a storm's cooldown or ban must not outlive the storm
         self.ex.hub.refuse_connections_until(0)
         return {"faults": None}
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from exitd.exchange.sim import errors
+from exitd.exchange.sim.params import integer
 
 DEFAULT_RECV_WINDOW_MS = 5000
 # 60000 is spot's documented maximum; fapi's is UNCONFIRMED (binance-usdm.md §2).
@@ -74,30 +75,20 @@ def check_api_key(api_key: str | None, secrets: Mapping[str, str]) -> str:
 
 def check_timestamp(params: Mapping[str, str], server_time_ms: int) -> None:
     """Accept iff: `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`."""
-    timestamp = _whole_number(params, "timestamp", mandatory=True)
-    recv_window = _whole_number(params, "recvWindow", mandatory=False)
+    # Binance answers a malformed timestamp with -1102 naming it; recvWindow likewise (its
+    # exact answer for a malformed recvWindow is UNCONFIRMED).
+    timestamp = integer(params, "timestamp", malformed=errors.MANDATORY_PARAM)
+    if timestamp is None:
+        raise errors.MANDATORY_PARAM.error("timestamp")
+    recv_window = integer(params, "recvWindow", malformed=errors.MANDATORY_PARAM)
     if recv_window is None:
         recv_window = DEFAULT_RECV_WINDOW_MS
     if recv_window > MAX_RECV_WINDOW_MS:
         raise errors.BAD_RECV_WINDOW.error()
-    assert timestamp is not None
     if timestamp >= server_time_ms + MAX_AHEAD_MS:
         raise errors.AHEAD_OF_SERVER.error()
     if server_time_ms - timestamp > recv_window:
         raise errors.OUTSIDE_RECV_WINDOW.error()
-
-
-def _whole_number(params: Mapping[str, str], name: str, *, mandatory: bool) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        if mandatory:
-            raise errors.MANDATORY_PARAM.error(name)
-        return None
-    if not raw.isascii() or not raw.isdigit():
-        # Binance answers a malformed timestamp with -1102 naming it; recvWindow likewise
-        # (its exact answer for a malformed recvWindow is UNCONFIRMED).
-        raise errors.MANDATORY_PARAM.error(name)
-    return int(raw)
 
 
 def verify_signature(secret: str, query: str, body: str) -> None:

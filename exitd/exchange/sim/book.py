@@ -137,6 +137,7 @@ class BookOrder:
     avg_price: Decimal = _ZERO
     algo_status: AlgoStatus | None = None  # None for a regular order
     actual_order_id: int | None = None  # a triggered algo order's child
+    trigger_ms: int = 0  # when a conditional order triggered; 0 before
     algo_id: int | None = None  # a child order's parent algo order
 
     @property

@@ -1,6 +1,6 @@
 """How the simulator serves one REST request, in the exchange's order of checks.
 
-Rate limiter first (weight is charged even when the key or signature is then refused, as
+Rate limiter first (IP weight is charged even when the key or signature is then refused, as
 fapi does: ccxt/ccxt#14993 shows a 401 carrying X-MBX-USED-WEIGHT-1M), then authentication
 by the endpoint's security type, then the endpoint's handler (parse, account, encode). Every
 `BinanceError` becomes its HTTP status and `{"code","msg"}`; anything else is a logged 500
@@ -100,7 +100,10 @@ def serve(
         body = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
         api_key = request.headers.get("X-MBX-APIKEY")
         ip = request.remote or "unknown"
-        account = api_key if endpoint.security is not Security.NONE else None
+        # Order counts are per account: only a key the exchange knows has one. Keeping a
+        # window for any string sent would let random keys grow the limiter without bound.
+        keyed = endpoint.security is not Security.NONE and api_key in ex.secrets
+        account = api_key if keyed else None
         headers: dict[str, str] = {}
         try:
             admission = ex.limiter.admit(

@@ -18,57 +18,22 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
+from exitd.exchange.sim import numbers
 from exitd.exchange.sim.book import AlgoStatus, BookOrder, OrderState, SimOrderType, Trade
 from exitd.exchange.sim.symbols import SYMBOLS
 
 _ZERO = Decimal(0)
-_FUNDING_INTERVAL_MS = 8 * 3600 * 1000
-_MARK_DECIMALS = 8  # the mark price stream prints 8 decimals ("28147.27373413")
-_COMMISSION_DECIMALS = 8
 _STP_MODE = "EXPIRE_MAKER"
 _REDUCE_ONLY_REJECT = "Reduce Only reject"  # ALGO_UPDATE `rm` of the doc example (§12.5)
 Payload = dict[str, Any]
 
 
-def plain(value: Decimal) -> str:
-    """A decimal as Binance prints a computed one: no exponent, no trailing zeros."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text  # never a signed zero ("-0")
-
-
-def _fixed(value: Decimal, decimals: int) -> str:
-    text = f"{value:.{decimals}f}"
-    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.00"
-
-
-def price_text(symbol: str, value: Decimal | None) -> str:
-    """A price with the symbol's pricePrecision; "0" when there is none (a market order)."""
-    if value is None or value == 0:
-        return "0"
-    spec = SYMBOLS.get(symbol)
-    return plain(value) if spec is None else _fixed(value, spec.price_precision)
-
-
-def qty_text(symbol: str, value: Decimal) -> str:
-    if value == 0:
-        return "0"
-    spec = SYMBOLS.get(symbol)
-    return plain(value) if spec is None else _fixed(value, spec.quantity_precision)
-
-
 # --- market streams ---------------------------------------------------------------------------
-
-
-def next_funding_ms(time_ms: int) -> int:
-    """Binance funds every 8 h from 00:00 UTC; `T` is the next of those instants."""
-    return (time_ms // _FUNDING_INTERVAL_MS + 1) * _FUNDING_INTERVAL_MS
 
 
 def mark_price_update(symbol: str, price: Decimal, time_ms: int) -> Payload:
     """`<symbol>@markPrice` / `@markPrice@1s` (§12.7); also one element of `!markPrice@arr`."""
-    mark = _fixed(price, _MARK_DECIMALS)
+    mark = numbers.fixed(price, numbers.MARK_PLACES)
     return {
         "e": "markPriceUpdate",
         "E": time_ms,
@@ -76,9 +41,9 @@ def mark_price_update(symbol: str, price: Decimal, time_ms: int) -> Payload:
         "p": mark,
         "i": mark,
         "P": mark,
-        "r": "0.00000000",
+        "r": numbers.fixed(numbers.FUNDING_RATE, 8),
         "ap": mark,
-        "T": next_funding_ms(time_ms),
+        "T": numbers.next_funding_ms(time_ms),
         "st": 1,
     }
 
@@ -95,7 +60,7 @@ def agg_trade(symbol: str, agg_id: int, trade_id: int, price: Decimal, time_ms: 
         "E": time_ms,
         "a": agg_id,
         "s": symbol,
-        "p": price_text(symbol, price),
+        "p": numbers.stream_price(symbol, price),
         "q": qty,
         "nq": qty,
         "f": trade_id,
@@ -129,9 +94,9 @@ def book_ticker(symbol: str, update_id: int, price: Decimal, time_ms: int) -> Pa
         "T": time_ms,
         "s": symbol,
         "ps": symbol,
-        "b": price_text(symbol, bid),
+        "b": numbers.stream_price(symbol, bid),
         "B": size,
-        "a": price_text(symbol, ask),
+        "a": numbers.stream_price(symbol, ask),
         "A": size,
         "st": 1,
     }
@@ -177,18 +142,18 @@ def order_trade_update(
             "S": order.side.value,
             "o": order.type.value,
             "f": order.time_in_force.value,
-            "q": qty_text(symbol, order.quantity),
-            "p": price_text(symbol, order.price),
-            "ap": price_text(symbol, execution.avg_price),
-            "sp": price_text(symbol, origin.trigger_price),
+            "q": numbers.stream_qty(symbol, order.quantity),
+            "p": numbers.stream_price(symbol, order.price),
+            "ap": numbers.stream_price(symbol, execution.avg_price),
+            "sp": numbers.stream_price(symbol, origin.trigger_price),
             "x": execution.execution_type,
             "X": execution.status.value,
             "i": order.order_id,
-            "l": qty_text(symbol, trade.qty) if trade else "0",
-            "z": qty_text(symbol, execution.filled_qty),
-            "L": price_text(symbol, trade.price) if trade else "0",
+            "l": numbers.stream_qty(symbol, trade.qty) if trade else "0",
+            "z": numbers.stream_qty(symbol, execution.filled_qty),
+            "L": numbers.stream_price(symbol, trade.price) if trade else "0",
             "N": "USDT",
-            "n": _fixed(execution.commission, _COMMISSION_DECIMALS) if trade else "0",
+            "n": numbers.fixed(execution.commission, numbers.MONEY_PLACES) if trade else "0",
             "T": trade.time_ms if trade else order.updated_ms,
             "t": trade.trade_id if trade else 0,
             "b": "0",
@@ -199,12 +164,12 @@ def order_trade_update(
             "ot": origin.type.value,
             "ps": "BOTH",
             "cp": order.close_position,
-            "AP": price_text(symbol, origin.activation_price) if trailing else "0",
-            "cr": plain(origin.callback_rate or _ZERO) if trailing else "0",
+            "AP": numbers.stream_price(symbol, origin.activation_price) if trailing else "0",
+            "cr": numbers.plain(origin.callback_rate or _ZERO) if trailing else "0",
             "pP": False,
             "si": 0,
             "ss": 0,
-            "rp": plain(trade.realized_pnl) if trade else "0",
+            "rp": numbers.plain(trade.realized_pnl) if trade else "0",
             "V": _STP_MODE,
             "pm": "NONE",
             "gtd": 0,
@@ -231,13 +196,13 @@ def trade_lite(symbol: str, order: BookOrder, trade: Trade, event_ms: int) -> Pa
         "E": event_ms,
         "T": trade.time_ms,
         "s": symbol,
-        "q": qty_text(symbol, order.quantity),
-        "p": price_text(symbol, order.price),
+        "q": numbers.stream_qty(symbol, order.quantity),
+        "p": numbers.stream_price(symbol, order.price),
         "m": trade.maker,
         "c": order.client_order_id,
         "S": order.side.value,
-        "L": price_text(symbol, trade.price),
-        "l": qty_text(symbol, trade.qty),
+        "L": numbers.stream_price(symbol, trade.price),
+        "l": numbers.stream_qty(symbol, trade.qty),
         "t": trade.trade_id,
         "i": order.order_id,
     }
@@ -268,20 +233,20 @@ def algo_update(symbol: str, algo: BookOrder, view: AlgoView, transaction_ms: in
         "S": algo.side.value,
         "ps": "BOTH",
         "f": algo.time_in_force.value,
-        "q": qty_text(symbol, algo.quantity),
+        "q": numbers.stream_qty(symbol, algo.quantity),
         "X": view.status.value,
         "ai": str(view.actual_order_id) if triggered else "",
     }
     if view.status is not AlgoStatus.TRIGGERING:
-        body["ap"] = price_text(symbol, view.avg_price) if view.filled_qty else "0"
-        body["aq"] = qty_text(symbol, view.filled_qty)
+        body["ap"] = numbers.stream_price(symbol, view.avg_price) if view.filled_qty else "0"
+        body["aq"] = numbers.stream_qty(symbol, view.filled_qty)
         body["act"] = algo.type.child_type.value if triggered else "0"
     trigger = algo.trigger_price
     if algo.type is SimOrderType.TRAILING_STOP_MARKET:
         trigger = algo.activation_price
     body |= {
-        "tp": price_text(symbol, trigger),
-        "p": price_text(symbol, algo.price),
+        "tp": numbers.stream_price(symbol, trigger),
+        "p": numbers.stream_price(symbol, algo.price),
         "V": _STP_MODE,
         "wt": algo.working_type.value,
         "pm": "NONE",
@@ -315,7 +280,7 @@ def account_update(
 ) -> Payload:
     """ACCOUNT_UPDATE with reason ORDER (§9.3, §12.6): the USDT balance and the positions
     that changed. Cross margin, so `cw` = `wb` and `iw` = "0"."""
-    wallet = _fixed(wallet_balance, 8)
+    wallet = numbers.fixed(wallet_balance, 8)
     return {
         "e": "ACCOUNT_UPDATE",
         "E": event_ms,
@@ -330,14 +295,14 @@ def account_update(
 
 def _position_entry(p: PositionView) -> Payload:
     unrealized = (p.mark_price - p.entry_price) * p.amount if p.amount else _ZERO
-    entry = _fixed(p.entry_price, 8) if p.amount else "0"
+    entry = numbers.fixed(p.entry_price, 8) if p.amount else "0"
     return {
         "s": p.symbol,
-        "pa": qty_text(p.symbol, p.amount),
+        "pa": numbers.stream_qty(p.symbol, p.amount),
         "ep": entry,
         "bep": entry,
-        "cr": plain(p.realized_pnl),
-        "up": _fixed(unrealized, 8),
+        "cr": numbers.plain(p.realized_pnl),
+        "up": numbers.fixed(unrealized, 8),
         "mt": "cross",
         "iw": "0",
         "ps": "BOTH",

@@ -202,6 +202,11 @@ class RateLimiter:
             self.limits.weight_per_minute, retry_after=retry_after
         )
 
+    def lift_bans(self) -> None:
+        """Forget every 429 cooldown and 418 ban: the fault that caused them was cleared."""
+        for state in self._ips.values():
+            state.cooldown_until_ms = state.banned_until_ms = state.bans = 0
+
     def _charge_orders(
         self, state: _IpState, acct: _AccountState, cost: tuple[int, int], now_ms: int
     ) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.sim.book import (
@@ -60,16 +60,21 @@ class SymbolMarket:
 
     symbol: str
     slippage_pct: Decimal = _ZERO
+    tick_size: Decimal | None = None  # slipped prices are rounded to it; None: not rounded
     mark_price: Decimal | None = None
     position: Decimal = _ZERO
     entry_price: Decimal = _ZERO
     realized_pnl: Decimal = _ZERO
-    orders: dict[str, BookOrder] = field(default_factory=dict)  # regular, by client id
+    # Open regular orders by order id: a triggered order's child carries its parent's
+    # clientAlgoId, which may equal an open order's client id, so the client id is no key.
+    orders: dict[int, BookOrder] = field(default_factory=dict)
     conditionals: dict[str, BookOrder] = field(default_factory=dict)  # algo, by client algo id
     new_order_id: Callable[[], int] = field(default_factory=_child_ids)
     _next_trade_id: int = 1
     children: dict[int, BookOrder] = field(default_factory=dict)  # every triggered order's child
     _parents: dict[int, BookOrder] = field(default_factory=dict)  # open child id -> algo order
+    # Open regular orders carrying each client id, the latest last (-4116, cancel by client id).
+    _by_client_id: dict[str, list[BookOrder]] = field(default_factory=dict)
 
     # --- the narrow view (exitd replay) ---------------------------------------------------------
 
@@ -78,9 +83,14 @@ class SymbolMarket:
         return result if isinstance(result, Refusal) else _outcomes(result)
 
     def cancel(self, client_order_id: str, time_ms: int) -> Refusal | OrderClosed:
-        conditional = client_order_id not in self.orders
-        order = (self.conditionals if conditional else self.orders).get(client_order_id)
-        result = self.cancel_order(client_order_id, time_ms, conditional=conditional)
+        """The open regular order with this client id (the latest), else the conditional one."""
+        regular = self._by_client_id.get(client_order_id)
+        if regular:
+            order: BookOrder | None = regular[-1]
+            result = self.cancel_order(regular[-1].order_id, time_ms)
+        else:
+            order = self.conditionals.get(client_order_id)
+            result = self.cancel_conditional(client_order_id, time_ms)
         if order is None or isinstance(result, Refusal):
             return Refusal.UNKNOWN_ORDER
         return OrderClosed(order.order_id, client_order_id, OrderState.CANCELED, time_ms)
@@ -92,7 +102,7 @@ class SymbolMarket:
 
     def submit(self, order: BookOrder, time_ms: int) -> Refusal | list[MarketEvent]:
         """Accept `order` (it may take at once); a refusal leaves the book unchanged."""
-        book = self.conditionals if order.type.conditional else self.orders
+        book = self.conditionals if order.type.conditional else self._by_client_id
         if order.client_order_id in book:
             return Refusal.DUPLICATE_CLIENT_ID
         refusal = self._refusal(order)
@@ -151,23 +161,27 @@ class SymbolMarket:
             return
         keeps = order.type is SimOrderType.LIMIT and order.time_in_force in _RESTING
         if keeps and not (order.reducing and self._reducible(order) <= 0):
-            self.orders[order.client_order_id] = order
+            self.orders[order.order_id] = order
+            self._by_client_id.setdefault(order.client_order_id, []).append(order)
         else:
             self._close(order, OrderState.EXPIRED, time_ms, events)
 
-    def cancel_order(
-        self, client_order_id: str, time_ms: int, *, conditional: bool = False
-    ) -> Refusal | list[MarketEvent]:
-        """Cancel an open order (a conditional one only before it triggers, as on Binance)."""
-        book = self.conditionals if conditional else self.orders
-        order = book.get(client_order_id)
+    def cancel_order(self, order_id: int, time_ms: int) -> Refusal | list[MarketEvent]:
+        """Cancel an open regular order (a triggered order's child included)."""
+        order = self.orders.get(order_id)
         if order is None:
             return Refusal.UNKNOWN_ORDER
         events: list[MarketEvent] = []
-        if conditional:
-            self._end_algo(order, AlgoStatus.CANCELED, time_ms, events)
-        else:
-            self._close(order, OrderState.CANCELED, time_ms, events)
+        self._close(order, OrderState.CANCELED, time_ms, events)
+        return events
+
+    def cancel_conditional(self, client_algo_id: str, time_ms: int) -> Refusal | list[MarketEvent]:
+        """Cancel a conditional order; only before it triggers, as on Binance."""
+        order = self.conditionals.get(client_algo_id)
+        if order is None:
+            return Refusal.UNKNOWN_ORDER
+        events: list[MarketEvent] = []
+        self._end_algo(order, AlgoStatus.CANCELED, time_ms, events)
         return events
 
     # --- prices ---------------------------------------------------------------------------------
@@ -180,7 +194,7 @@ class SymbolMarket:
             if order.client_order_id in self.conditionals:
                 self._trigger(order, price, time_ms, events)
         for order in self._crossed_limits(price):
-            if self.orders.get(order.client_order_id) is order:
+            if order.order_id in self.orders:  # not gone earlier in this tick
                 assert order.price is not None
                 self._fill(order, order.price, time_ms, events, maker=True)
         return events
@@ -209,6 +223,7 @@ class SymbolMarket:
     ) -> None:
         """The algo service hands a triggered order to matching: TRIGGERING, TRIGGERED, child."""
         del self.conditionals[algo.client_order_id]
+        algo.trigger_ms = time_ms
         self._algo_status(algo, AlgoStatus.TRIGGERING, time_ms, events)
         if algo.reducing and self._reducible(algo) <= 0:
             # Nothing to reduce on this side any more: matching denies it (ALGO_UPDATE rm).
@@ -298,8 +313,11 @@ class SymbolMarket:
         self._leave(order, time_ms, events)
 
     def _leave(self, order: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
-        if self.orders.get(order.client_order_id) is order:
-            del self.orders[order.client_order_id]
+        if self.orders.pop(order.order_id, None) is not None:
+            same_id = self._by_client_id[order.client_order_id]
+            same_id.remove(order)
+            if not same_id:
+                del self._by_client_id[order.client_order_id]
         parent = self._parents.pop(order.order_id, None)
         if parent is not None:  # the child is done: so is its algo order
             self._algo_status(parent, AlgoStatus.FINISHED, time_ms, events)
@@ -347,8 +365,13 @@ class SymbolMarket:
     def _slipped(self, price: Decimal, side: OrderSide) -> Decimal:
         if not self.slippage_pct:
             return price
-        sign = 1 if side is OrderSide.BUY else -1
-        return price * (1 + sign * self.slippage_pct / _HUNDRED)
+        buy = side is OrderSide.BUY
+        slipped = price * (1 + (1 if buy else -1) * self.slippage_pct / _HUNDRED)
+        if self.tick_size is None:
+            return slipped
+        # Onto the price grid against the taker: a buy pays the tick above, a sell the one below.
+        ticks = (slipped / self.tick_size).to_integral_value(ROUND_CEILING if buy else ROUND_FLOOR)
+        return ticks * self.tick_size
 
     def _apply_to_position(self, signed_qty: Decimal, price: Decimal) -> Decimal:
         """Move the position by `signed_qty` at `price`; the realised P&L of what it closed."""

@@ -103,7 +103,8 @@ class CancelAlgoOrder:
 # --- single values --------------------------------------------------------------------------
 
 
-def _mandatory(params: Mapping[str, str], name: str) -> str:
+def mandatory(params: Mapping[str, str], name: str) -> str:
+    """The parameter's value; -1102 naming it when it is missing or empty."""
     value = params.get(name)
     if value is None or value == "":
         raise errors.MANDATORY_PARAM.error(name)
@@ -122,12 +123,16 @@ def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
         raise errors.ILLEGAL_CHARS.error() from exc
 
 
-def _integer(params: Mapping[str, str], name: str) -> int | None:
+def integer(
+    params: Mapping[str, str], name: str, *, malformed: errors.ErrorSpec = errors.ILLEGAL_CHARS
+) -> int | None:
+    """A whole number, None when not sent; anything but ASCII digits is refused with
+    `malformed` (-1100 by default)."""
     raw = params.get(name)
     if raw is None or raw == "":
         return None
     if not (raw.isascii() and raw.isdigit()):
-        raise errors.ILLEGAL_CHARS.error()
+        raise malformed.error(name) if "%s" in malformed.template else malformed.error()
     return int(raw)
 
 
@@ -175,9 +180,9 @@ def _not_sent(params: Mapping[str, str], *names: str) -> None:
 
 def _common(params: Mapping[str, str]) -> tuple[SymbolSpec, OrderSide, SimOrderType]:
     """symbol, side, type — in that order of refusal (-1102, -1121, -1117, -1116)."""
-    spec = symbol_spec(_mandatory(params, "symbol"))
-    side = _enum(OrderSide, _mandatory(params, "side"), errors.INVALID_SIDE)
-    kind = _enum(SimOrderType, _mandatory(params, "type"), errors.INVALID_ORDER_TYPE)
+    spec = symbol_spec(mandatory(params, "symbol"))
+    side = _enum(OrderSide, mandatory(params, "side"), errors.INVALID_SIDE)
+    kind = _enum(SimOrderType, mandatory(params, "type"), errors.INVALID_ORDER_TYPE)
     position_side = params.get("positionSide", "BOTH") or "BOTH"
     if position_side in ("LONG", "SHORT"):
         raise errors.POSITION_SIDE_MISMATCH.error()  # the simulator is one-way mode only
@@ -195,7 +200,7 @@ def _good_till_date(
 ) -> int | None:
     if tif is not TimeInForce.GTD:
         return None
-    gtd = _integer(params, "goodTillDate")
+    gtd = integer(params, "goodTillDate")
     if gtd is None:
         raise errors.MANDATORY_PARAM.error("goodTillDate")
     if gtd >= GTD_MAX_MS or (now_ms is not None and gtd <= now_ms + GTD_MIN_AHEAD_MS):
@@ -215,9 +220,9 @@ def parse_new_order(
     if market:
         _not_sent(params, "price")
     else:
-        tif = _enum(TimeInForce, _mandatory(params, "timeInForce"), errors.INVALID_TIF)
-        _mandatory(params, "price")
-    _mandatory(params, "quantity")
+        tif = _enum(TimeInForce, mandatory(params, "timeInForce"), errors.INVALID_TIF)
+        mandatory(params, "price")
+    mandatory(params, "quantity")
     reduce_only = _flag(params, "reduceOnly", errors.REDUCE_ONLY_CONFLICT)
     client_id = _client_id(params, "newClientOrderId")
     qty = _decimal(params, "quantity")
@@ -247,7 +252,7 @@ def parse_batch_orders(
     """`POST /fapi/v1/batchOrders`: a JSON list of at most 5; each item refused on its own,
     with the same PERCENT_PRICE and MARKET notional checks as a single order (items may
     name different symbols, so each is checked against its own symbol's mark)."""
-    raw = _mandatory(params, "batchOrders")
+    raw = mandatory(params, "batchOrders")
     try:
         items = json.loads(raw)
     except ValueError as exc:
@@ -284,17 +289,17 @@ def _algo_shape(params: Mapping[str, str], kind: SimOrderType) -> bool:
     trailing = kind is SimOrderType.TRAILING_STOP_MARKET
     if trailing:
         _not_sent(params, "triggerPrice", "price")
-        _mandatory(params, "callbackRate")
+        mandatory(params, "callbackRate")
     else:
-        _mandatory(params, "triggerPrice")
+        mandatory(params, "triggerPrice")
         _not_sent(params, "activatePrice", "callbackRate")
         if kind in _WITH_LIMIT_PRICE:
-            _mandatory(params, "price")
+            mandatory(params, "price")
         else:
             _not_sent(params, "price")
     close_position = _flag(params, "closePosition", errors.INVALID_PARAMETER)
     if not close_position:
-        _mandatory(params, "quantity")
+        mandatory(params, "quantity")
         return False
     if kind not in _CLOSE_POSITION_TYPES:
         raise errors.PARAM_NOT_REQUIRED.error("closePosition")
@@ -316,7 +321,7 @@ def parse_new_algo_order(
     params: Mapping[str, str], *, mark_price: Decimal | None = None
 ) -> NewAlgoOrder:
     """`POST /fapi/v1/algoOrder`; ccxt's `newClientOrderId` stands in for `clientAlgoId`."""
-    if _mandatory(params, "algoType") != "CONDITIONAL":
+    if mandatory(params, "algoType") != "CONDITIONAL":
         raise errors.INVALID_PARAMETER.error("algoType")
     spec, side, kind = _common(params)
     if not kind.conditional:
@@ -354,8 +359,8 @@ def parse_new_algo_order(
 
 def parse_cancel_order(params: Mapping[str, str]) -> CancelOrder:
     """`DELETE /fapi/v1/order`: symbol plus orderId or origClientOrderId."""
-    spec = symbol_spec(_mandatory(params, "symbol"))
-    order_id = _integer(params, "orderId")
+    spec = symbol_spec(mandatory(params, "symbol"))
+    order_id = integer(params, "orderId")
     client_id = params.get("origClientOrderId") or None
     if order_id is None and client_id is None:
         raise errors.EITHER_PARAM.error("orderId", "origClientOrderId")
@@ -364,7 +369,7 @@ def parse_cancel_order(params: Mapping[str, str]) -> CancelOrder:
 
 def parse_cancel_algo_order(params: Mapping[str, str]) -> CancelAlgoOrder:
     """`DELETE /fapi/v1/algoOrder`: algoId or clientAlgoId; ccxt's extra `symbol` is ignored."""
-    algo_id = _integer(params, "algoId")
+    algo_id = integer(params, "algoId")
     client_id = params.get("clientAlgoId") or None
     if algo_id is None and client_id is None:
         raise errors.EITHER_PARAM.error("algoId", "clientAlgoId")

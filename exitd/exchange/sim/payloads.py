@@ -11,34 +11,24 @@ Pure: every value it needs is an argument; account-level bodies are in payloads_
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
+from exitd.exchange.sim import numbers
 from exitd.exchange.sim.book import AlgoStatus, BookOrder
 from exitd.exchange.sim.ledger import LedgerFill
 from exitd.exchange.sim.symbols import SymbolSpec
 
 _ZERO = Decimal(0)
 QUOTE_PLACES = 5  # cumQuote, quoteQty: "0.00000" in the recordings
-MONEY_PLACES = 8  # balances, P&L, commissions: "23.72469206"
-MARK_PLACES = 8  # premiumIndex markPrice: "11793.63104562"
-
-
-def fmt(value: Decimal | None, places: int) -> str:
-    """A decimal as Binance writes it: fixed point, exactly `places` decimals."""
-    v = _ZERO if value is None else value
-    fixed = v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    # A zero that is negative (a short's P&L at its entry, -0.000000001 rounded) prints as
-    # "-0.00000000" otherwise; Binance never sends a signed zero.
-    return f"{fixed.copy_abs() if fixed == 0 else fixed:f}"
 
 
 def price_str(spec: SymbolSpec, value: Decimal | None) -> str:
-    return fmt(value, spec.price_precision)
+    return numbers.price(spec.symbol, value)
 
 
 def qty_str(spec: SymbolSpec, value: Decimal | None) -> str:
-    return fmt(value, spec.quantity_precision)
+    return numbers.qty(spec.symbol, value)
 
 
 # --- regular orders ---------------------------------------------------------------------------
@@ -76,7 +66,7 @@ def _order_tail(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
 
 
 def _cum_quote(o: BookOrder) -> str:
-    return fmt(o.avg_price * o.executed_qty, QUOTE_PLACES)
+    return numbers.fixed(o.avg_price * o.executed_qty, QUOTE_PLACES)
 
 
 def order_answer(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
@@ -98,7 +88,7 @@ def order_ack(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
         executedQty=zero_qty,
         cumQty=zero_qty,
         avgPrice=price_str(spec, _ZERO),
-        cumQuote=fmt(_ZERO, QUOTE_PLACES),
+        cumQuote=numbers.fixed(_ZERO, QUOTE_PLACES),
         updateTime=o.created_ms,
     )
     return body
@@ -124,7 +114,6 @@ def _opt_price(spec: SymbolSpec, value: Decimal | None) -> str:
 def algo_answer(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
     """POST /fapi/v1/algoOrder (§12.2): the algo record, `icebergQuantity` null."""
     status = o.algo_status or AlgoStatus.NEW
-    triggered = status in (AlgoStatus.TRIGGERED, AlgoStatus.FINISHED)
     return {
         "algoId": o.order_id,
         "clientAlgoId": o.client_order_id,
@@ -149,25 +138,26 @@ def algo_answer(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
         "callbackRate": "" if o.callback_rate is None else format(o.callback_rate, "f"),
         "createTime": o.created_ms,
         "updateTime": o.updated_ms,
-        "triggerTime": o.updated_ms if triggered else 0,
+        "triggerTime": o.trigger_ms,
         "goodTillDate": 0,
     }
 
 
-def algo_query(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
-    """GET /fapi/v1/algoOrder: the record plus the triggered child (`actual*`), §12.2."""
+def algo_query(spec: SymbolSpec, o: BookOrder, child: BookOrder | None = None) -> dict[str, Any]:
+    """GET /fapi/v1/algoOrder: the record plus the triggered child (`actual*`), §12.2; a
+    close-position order's quantity is the child's (the record's is 0)."""
     body = algo_answer(spec, o)
     body["actualOrderId"] = "" if o.actual_order_id is None else str(o.actual_order_id)
     body["actualPrice"] = price_str(spec, o.avg_price)
     body["actualType"] = o.type.child_type.value
-    body["actualQty"] = qty_str(spec, o.quantity)
+    body["actualQty"] = qty_str(spec, o.quantity if child is None else child.quantity)
     body["tpOrderType"] = ""
     return body
 
 
-def algo_listed(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
+def algo_listed(spec: SymbolSpec, o: BookOrder, child: BookOrder | None = None) -> dict[str, Any]:
     """openAlgoOrders / allAlgoOrders items: the query body plus the tp/sl fields (§12.2)."""
-    body = algo_query(spec, o)
+    body = algo_query(spec, o, child)
     body.update(tpTriggerPrice="0", tpPrice="0", slTriggerPrice="0", slPrice="0")
     return body
 
@@ -200,10 +190,10 @@ def user_trade(spec: SymbolSpec, f: LedgerFill) -> dict[str, Any]:
         "side": f.side.value,
         "price": price_str(spec, f.price),
         "qty": qty_str(spec, f.qty),
-        "realizedPnl": fmt(f.realized_pnl, MONEY_PLACES),
+        "realizedPnl": numbers.fixed(f.realized_pnl, numbers.MONEY_PLACES),
         "marginAsset": "USDT",
-        "quoteQty": fmt(f.price * f.qty, QUOTE_PLACES),
-        "commission": fmt(f.commission, MONEY_PLACES),
+        "quoteQty": numbers.fixed(f.price * f.qty, QUOTE_PLACES),
+        "commission": numbers.fixed(f.commission, numbers.MONEY_PLACES),
         "commissionAsset": "USDT",
         "time": f.time_ms,
         "positionSide": "BOTH",
@@ -212,21 +202,17 @@ def user_trade(spec: SymbolSpec, f: LedgerFill) -> dict[str, Any]:
     }
 
 
-FUNDING_INTERVAL_MS = 8 * 3600 * 1000
-FUNDING_RATE = Decimal("0.0001")  # Binance's default interest-only rate
-
-
 def premium_index(symbol: str, mark: Decimal | None, now_ms: int) -> dict[str, Any]:
     """GET /fapi/v1/premiumIndex item (§12.11); index and settle price = mark in the simulator."""
-    mark_text = fmt(mark, MARK_PLACES)
+    mark_text = numbers.fixed(mark, numbers.MARK_PLACES)
     return {
         "symbol": symbol,
         "markPrice": mark_text,
         "indexPrice": mark_text,
         "estimatedSettlePrice": mark_text,
-        "lastFundingRate": fmt(FUNDING_RATE, 8),
-        "interestRate": fmt(FUNDING_RATE, 8),
-        "nextFundingTime": (now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS,
+        "lastFundingRate": numbers.fixed(numbers.FUNDING_RATE, 8),
+        "interestRate": numbers.fixed(numbers.FUNDING_RATE, 8),
+        "nextFundingTime": numbers.next_funding_ms(now_ms),
         "time": now_ms,
     }
 

@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from exitd.exchange.sim.account import Position
-from exitd.exchange.sim.payloads import MONEY_PLACES, fmt, price_str, qty_str
+from exitd.exchange.sim.numbers import MONEY_PLACES, fixed
+from exitd.exchange.sim.payloads import price_str, qty_str
 from exitd.exchange.sim.symbols import SymbolSpec
 
 _ZERO = Decimal(0)
@@ -79,7 +80,7 @@ class AccountView:
 
 
 def _m(value: Decimal) -> str:
-    return fmt(value, MONEY_PLACES)
+    return fixed(value, MONEY_PLACES)
 
 
 # --- positionRisk ------------------------------------------------------------------------------

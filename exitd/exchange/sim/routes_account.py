@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from exitd.exchange.sim import errors
 from exitd.exchange.sim.endpoints import Call, Endpoint, Security
+from exitd.exchange.sim.params import integer, mandatory
 from exitd.exchange.sim.payloads import user_trade
 from exitd.exchange.sim.payloads_account import (
     MAX_NOTIONAL,
@@ -21,7 +22,7 @@ from exitd.exchange.sim.payloads_account import (
     position_risk_v3,
     v3_listed,
 )
-from exitd.exchange.sim.routes_trade import int_param, list_limit, mandatory
+from exitd.exchange.sim.routes_trade import list_limit
 
 if TYPE_CHECKING:
     from exitd.exchange.sim.server import SimExchange
@@ -69,9 +70,9 @@ def user_trades(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
     """GET /fapi/v1/userTrades: symbol required; fromId, startTime, endTime, limit."""
     symbol = ex.check(mandatory(call.params, "symbol"))
     spec = ex.spec(symbol)
-    from_id = int_param(call.params, "fromId") or 0
-    start = int_param(call.params, "startTime") or 0
-    end = int_param(call.params, "endTime")
+    from_id = integer(call.params, "fromId") or 0
+    start = integer(call.params, "startTime") or 0
+    end = integer(call.params, "endTime")
     fills = [
         f
         for f in ex.account.ledger.fills
@@ -117,7 +118,7 @@ def symbol_config(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
 
 def set_leverage(ex: SimExchange, call: Call) -> dict[str, Any]:
     symbol = ex.check(mandatory(call.params, "symbol"))
-    leverage = int_param(call.params, "leverage")
+    leverage = integer(call.params, "leverage")
     if leverage is None or not 1 <= leverage <= MAX_LEVERAGE:
         raise errors.INVALID_PARAMETER.error("leverage")
     ex.leverage[symbol] = leverage

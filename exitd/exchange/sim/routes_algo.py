@@ -20,7 +20,7 @@ from exitd.exchange.sim.payloads import (
     algo_listed,
     algo_query,
 )
-from exitd.exchange.sim.routes_trade import int_param, list_limit, mandatory, refusal_error
+from exitd.exchange.sim.routes_trade import list_limit, refusal_error
 
 if TYPE_CHECKING:
     from exitd.exchange.sim.server import SimExchange
@@ -59,7 +59,7 @@ def new_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
 
 
 def _ids(call: Call) -> tuple[int | None, str | None]:
-    algo_id = int_param(call.params, "algoId")
+    algo_id = params.integer(call.params, "algoId")
     client_id = call.params.get("clientAlgoId") or None
     if algo_id is None and client_id is None:
         raise errors.EITHER_PARAM.error("algoId", "clientAlgoId")
@@ -83,17 +83,24 @@ def get_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
     if found is None:
         raise errors.NO_SUCH_ORDER.error()
     symbol, order = found
-    return algo_query(ex.spec(symbol), order)
+    return algo_query(ex.spec(symbol), order, _child(ex, symbol, order))
+
+
+def _child(ex: SimExchange, symbol: str, algo: BookOrder) -> BookOrder | None:
+    """The order a triggered algo order placed, None before it triggers."""
+    if algo.actual_order_id is None:
+        return None
+    return ex.account.query_order(symbol, order_id=algo.actual_order_id)
 
 
 def _listed(ex: SimExchange, symbol: str, orders: list[BookOrder]) -> list[dict[str, Any]]:
     spec = ex.spec(symbol)
-    return [algo_listed(spec, o) for o in orders]
+    return [algo_listed(spec, o, _child(ex, symbol, o)) for o in orders]
 
 
 def open_algo_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
     symbol = call.params.get("symbol") or None
-    algo_id = int_param(call.params, "algoId")
+    algo_id = params.integer(call.params, "algoId")
     symbols = [ex.check(symbol)] if symbol is not None else list(ex.account.markets)
     out: list[dict[str, Any]] = []
     for s in symbols:
@@ -104,14 +111,14 @@ def open_algo_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
 
 def all_algo_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
     """Every algo order of `symbol` (the 7-day window is not enforced), `algoId` and up."""
-    symbol = ex.check(mandatory(call.params, "symbol"))
-    from_id = int_param(call.params, "algoId") or 0
+    symbol = ex.check(params.mandatory(call.params, "symbol"))
+    from_id = params.integer(call.params, "algoId") or 0
     orders = [o for o in ex.account.all_algo_orders(symbol) if o.order_id >= from_id]
     return _listed(ex, symbol, orders[: list_limit(call.params)])
 
 
 def cancel_all_algo_orders(ex: SimExchange, call: Call) -> dict[str, Any]:
-    symbol = ex.check(mandatory(call.params, "symbol"))
+    symbol = ex.check(params.mandatory(call.params, "symbol"))
     ex.publish(ex.account.cancel_all_algo_orders(symbol, call.now_ms), call.now_ms)
     return dict(CANCEL_ALL_DONE)
 

@@ -49,24 +49,8 @@ def refusal_error(refusal: Refusal) -> errors.BinanceError:
     return spec.error(*(("5.0",) if "%s" in spec.template else ()))
 
 
-def int_param(p: Mapping[str, str], name: str) -> int | None:
-    raw = p.get(name)
-    if raw is None or raw == "":
-        return None
-    if not (raw.isascii() and raw.isdigit()):
-        raise errors.ILLEGAL_CHARS.error()
-    return int(raw)
-
-
-def mandatory(p: Mapping[str, str], name: str) -> str:
-    value = p.get(name)
-    if not value:
-        raise errors.MANDATORY_PARAM.error(name)
-    return value
-
-
 def list_limit(p: Mapping[str, str]) -> int:
-    limit = int_param(p, "limit") or DEFAULT_LIST_LIMIT
+    limit = params.integer(p, "limit") or DEFAULT_LIST_LIMIT
     return min(limit, MAX_LIST_LIMIT)
 
 
@@ -115,9 +99,9 @@ def batch_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
 
 
 def _find(ex: SimExchange, call: Call) -> book.BookOrder:
-    symbol = mandatory(call.params, "symbol")
+    symbol = params.mandatory(call.params, "symbol")
     ex.spec(symbol)
-    order_id = int_param(call.params, "orderId")
+    order_id = params.integer(call.params, "orderId")
     client_id = call.params.get("origClientOrderId") or None
     if order_id is None and client_id is None:
         raise errors.EITHER_PARAM.error("orderId", "origClientOrderId")
@@ -148,9 +132,9 @@ def open_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
 
 
 def all_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
-    symbol = mandatory(call.params, "symbol")
+    symbol = params.mandatory(call.params, "symbol")
     spec = ex.spec(symbol)
-    from_id = int_param(call.params, "orderId") or 0
+    from_id = params.integer(call.params, "orderId") or 0
     orders = [o for o in ex.account.all_orders(symbol) if o.order_id >= from_id]
     return [order_query(spec, o) for o in orders[: list_limit(call.params)]]
 
@@ -172,7 +156,7 @@ def cancel_order(ex: SimExchange, call: Call) -> dict[str, Any]:
 
 
 def cancel_all_orders(ex: SimExchange, call: Call) -> dict[str, Any]:
-    symbol = mandatory(call.params, "symbol")
+    symbol = params.mandatory(call.params, "symbol")
     ex.spec(symbol)
     ex.publish(ex.account.cancel_all_orders(symbol, call.now_ms), call.now_ms)
     return dict(CANCEL_ALL_DONE)
@@ -194,7 +178,7 @@ def _id_list(p: Mapping[str, str], name: str) -> list[Any] | None:
 
 def cancel_batch(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
     """DELETE /fapi/v1/batchOrders: per-item order objects or errors, in the order sent."""
-    symbol = mandatory(call.params, "symbol")
+    symbol = params.mandatory(call.params, "symbol")
     ex.spec(symbol)
     ids = _id_list(call.params, "orderIdList")
     client_ids = None if ids is not None else _id_list(call.params, "origClientOrderIdList")

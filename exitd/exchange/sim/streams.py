@@ -48,6 +48,10 @@ MAX_INCOMING_PER_SECOND = 10
 PING_INTERVAL_S = 180.0
 LIFETIME_S = 24 * 3600.0
 OUTBOX_SIZE = 4096  # frames; a client this far behind is not reading
+# aiohttp waits for the socket to drain with no limit; a peer that stops reading would hold a
+# close or a send forever (and with it the fault endpoint, shutdown and the writer).
+CLOSE_TIMEOUT_S = 1.0
+SEND_TIMEOUT_S = 1.0
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -134,6 +138,7 @@ class _Client:
     ws: web.WebSocketResponse
     route: Route
     subs: Subscriptions
+    transport: asyncio.Transport | None = None  # aborted when the peer stops reading
     outbox: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX_SIZE))
     received: deque[float] = field(default_factory=deque)
 
@@ -145,6 +150,21 @@ class _Client:
             while not self.outbox.empty():
                 self.outbox.get_nowait()
             self.outbox.put_nowait(None)  # the writer closes the socket
+
+    async def close(self, code: int, message: bytes) -> None:
+        """Close within CLOSE_TIMEOUT_S, else abort: a peer that does not read never takes
+        the close frame, and a graceful transport close would wait for it to read."""
+        if not self.ws.prepared:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self.ws.close(code=code, message=message)
+        except TimeoutError:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
     def flooding(self, now: float) -> bool:
         """More than 10 messages within the last second (§8.2)."""
@@ -215,16 +235,19 @@ class StreamHub:
     ) -> None:
         """The account's events to every stream of its listen key, ordered by `E`."""
         self._last_event_ms = max(self._last_event_ms, time_ms)
-        encoded = self._feed.encode(events, account, self._last_event_ms)
         key = self.listen_keys.active
-        if key is not None and encoded:
+        if key is None or not self._by_stream.get(key):
+            return  # nobody listens: encoding every fill's payloads would be wasted work
+        encoded = self._feed.encode(events, account, self._last_event_ms)
+        if encoded:
             self._publish_user(key, encoded)
 
     async def drop_all(self) -> None:
-        """Fault: close every websocket now (close code 1001, going away)."""
-        for client in list(self._clients):
-            if client.ws.prepared:
-                await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"dropped")
+        """Fault: close every websocket now (close code 1001, going away), all at once, so
+        one client that stopped reading delays the others by CLOSE_TIMEOUT_S at most."""
+        async with asyncio.TaskGroup() as tasks:
+            for client in list(self._clients):
+                tasks.create_task(client.close(WSCloseCode.GOING_AWAY, b"dropped"))
 
     def refuse_connections_until(self, time_ms: int) -> None:
         """Fault: handshakes before `time_ms` get HTTP 503, as a gateway refusing them."""
@@ -290,7 +313,7 @@ class StreamHub:
         if len(subs) > MAX_STREAMS:
             return web.json_response({"code": 4, "msg": "Too many subscriptions"}, status=400)
         ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, autoping=True)
-        client = _Client(ws, route, subs)
+        client = _Client(ws, route, subs, request.transport)
         # Listed before the handshake completes: a client may rely on everything published
         # after its connect returns.
         self._clients.add(client)
@@ -307,8 +330,7 @@ class StreamHub:
                 writer.cancel()
         finally:
             self._forget(client)
-            if ws.prepared:
-                await ws.close()
+            await client.close(WSCloseCode.OK, b"")
         return ws
 
     async def _read(self, client: _Client) -> None:
@@ -317,7 +339,7 @@ class StreamHub:
             if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
             if client.flooding(loop.time()):
-                await client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many")
+                await client.close(WSCloseCode.POLICY_VIOLATION, b"Too many")
                 return
             # A binary frame that is not UTF-8 must get the invalid-JSON answer, not end the
             # connection's task group with a UnicodeDecodeError.
@@ -371,9 +393,15 @@ async def _write(client: _Client) -> None:
         while True:
             frame = await client.outbox.get()
             if frame is None:
-                await client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too slow")
+                await client.close(WSCloseCode.POLICY_VIOLATION, b"Too slow")
                 return
-            await client.ws.send_frame(frame, WSMsgType.TEXT)
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await client.ws.send_frame(frame, WSMsgType.TEXT)
+            except TimeoutError:
+                # Too slow as well, and its socket is full: a close frame would not get through.
+                client.abort()
+                return
     except ConnectionResetError:
         return  # the socket went; the reader notices and ends the connection
 

@@ -4,8 +4,7 @@
 The account's records (`BookOrder`) are mutable and have already reached their final state
 when a call's events are encoded, so this module rebuilds each order's cumulative fill and
 each symbol's accumulated P&L *as of each event* by walking the batch backwards from the
-final values. It owns that bookkeeping and the trigger times of algo orders (`tt`, which
-the records do not keep); it never sends anything.
+final values. It owns that bookkeeping; it never sends anything.
 
 Per trade, in this order: TRADE_LITE, ORDER_TRADE_UPDATE x=TRADE, then ACCOUNT_UPDATE m=ORDER
 with the USDT balance and the one position that moved (Binance pushes only changed ones).
@@ -77,10 +76,7 @@ class _Fills:
 
 
 class UserDataFeed:
-    """Turns account events into user-data payloads; remembers when algo orders triggered."""
-
-    def __init__(self) -> None:
-        self._trigger_ms: dict[int, int] = {}
+    """Turns account events into user-data payloads."""
 
     def encode(
         self, batch: Sequence[AccountEvent], account: SimAccount, event_ms: int
@@ -143,16 +139,11 @@ class UserDataFeed:
         found = account.query_algo_order(algo_id=event.algo_id)
         assert found is not None, "the account reported an algo order it does not know"
         symbol, algo = found
-        if event.status is AlgoStatus.TRIGGERING:
-            self._trigger_ms[event.algo_id] = event.time_ms
-        trigger_ms = self._trigger_ms.get(event.algo_id, 0)
-        if event.status.terminal:
-            self._trigger_ms.pop(event.algo_id, None)
         done = event.status is AlgoStatus.FINISHED
         view = enc.AlgoView(
             event.status,
             event_ms,
-            trigger_ms,
+            0 if event.status is AlgoStatus.NEW else algo.trigger_ms,  # a NEW one had not yet
             event.actual_order_id,
             algo.executed_qty if done else _ZERO,
             algo.avg_price if done else _ZERO,

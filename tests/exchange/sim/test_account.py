@@ -88,6 +88,35 @@ def test_client_ids_must_be_unique_among_open_orders_only() -> None:
     assert acc.query_order("BTCUSDT", client_order_id="tp1") is reused.order
 
 
+def _limit_and_a_resting_child_with_its_client_id(acc: SimAccount) -> tuple[int, int]:
+    """An open LIMIT "x", then a STOP with clientAlgoId "x" whose LIMIT child rests."""
+    limit = acc.place_order("BTCUSDT", SELL, T.LIMIT, D(1), 1, price=D(120), client_order_id="x")
+    params = AlgoParams(trigger_price=D(95), price=D(96))
+    algo = acc.place_algo_order("BTCUSDT", SELL, T.STOP, D(1), 1, params=params, client_algo_id="x")
+    assert isinstance(limit, Accepted) and isinstance(algo, Accepted)
+    acc.set_price("BTCUSDT", D(95), 2)  # triggers; its child (sell at 96) rests
+    child_id = algo.order.actual_order_id
+    assert child_id is not None
+    return limit.order.order_id, child_id
+
+
+def test_a_triggered_child_does_not_hide_an_open_order_with_the_same_client_id() -> None:
+    # The book was keyed by client id: the child replaced the open LIMIT, which never filled.
+    acc = long_account()
+    limit_id, child_id = _limit_and_a_resting_child_with_its_client_id(acc)
+    assert [o.order_id for o in acc.open_orders("BTCUSDT")] == [limit_id, child_id]
+    filled = {e.order_id for e in acc.set_price("BTCUSDT", D(120), 3) if isinstance(e, Trade)}
+    assert filled == {limit_id, child_id}
+
+
+def test_cancel_by_order_id_cancels_that_order_not_the_child_sharing_its_client_id() -> None:
+    acc = long_account()
+    limit_id, child_id = _limit_and_a_resting_child_with_its_client_id(acc)
+    cancelled = acc.cancel_order("BTCUSDT", 3, order_id=limit_id)
+    assert isinstance(cancelled, Accepted) and cancelled.order.order_id == limit_id
+    assert [o.order_id for o in acc.open_orders("BTCUSDT")] == [child_id]
+
+
 def test_trigger_events_come_in_causal_order_and_link_the_child() -> None:
     acc = long_account()
     placed = stop(acc, "95", cid="sl", reduce_only=True)

@@ -12,8 +12,10 @@ import pytest
 
 from exitd.engine.model import OrderSide, Side
 from exitd.exchange.sim import events as enc
+from exitd.exchange.sim import payloads
 from exitd.exchange.sim.account import Accepted, AccountEvent, AlgoParams, SimAccount
 from exitd.exchange.sim.book import AlgoStatus, BookOrder, SimOrderType
+from exitd.exchange.sim.symbols import SYMBOLS
 from exitd.exchange.sim.user_data import UserDataFeed
 
 PAYLOADS = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "payloads"
@@ -205,3 +207,16 @@ def test_account_update_after_an_entry_shows_the_position() -> None:
 
 def test_listen_key_expired_has_an_int_event_time() -> None:
     assert enc.listen_key_expired("k", T0) == {"e": "listenKeyExpired", "E": T0, "listenKey": "k"}
+
+
+def test_rest_and_streams_round_and_fund_alike() -> None:
+    # REST rounded half-up and the streams half-even, so one average price printed two ways;
+    # premiumIndex showed a 0.0001 funding rate where markPriceUpdate showed 0.
+    order = BookOrder(7, "x", OrderSide.SELL, SimOrderType.MARKET, D("0.002"))
+    order.record_fill(D("0.002"), D("65000.125"))
+    execution = enc.Execution("TRADE", order.state, order.executed_qty, order.avg_price)
+    streamed = enc.order_trade_update("BTCUSDT", order, execution, 1)["o"]["ap"]
+    assert streamed == payloads.order_query(SYMBOLS["BTCUSDT"], order)["avgPrice"] == "65000.13"
+    mark = enc.mark_price_update("BTCUSDT", D("65000.1"), 1)
+    index = payloads.premium_index("BTCUSDT", D("65000.1"), 1)
+    assert (mark["r"], mark["T"]) == (index["lastFundingRate"], index["nextFundingTime"])

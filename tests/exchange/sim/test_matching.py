@@ -52,6 +52,15 @@ def test_market_fills_at_once_at_the_price_plus_slippage() -> None:
     assert isinstance(events[-1], PositionMoved) and events[-1].amount == 2
 
 
+def test_a_slipped_fill_is_rounded_onto_the_tick_against_the_taker() -> None:
+    # 0.07 % of 100 put fills at 100.07 and 99.93, off a 0.10 price grid.
+    m = SymbolMarket("BTCUSDT", slippage_pct=D("0.07"), tick_size=D("0.10"))
+    m.step(D(100), 0)
+    (buy,) = trades(m.submit(order(1, BUY, T.MARKET, "2"), 1))  # type: ignore[arg-type]
+    (sell,) = trades(m.submit(order(2, SELL, T.MARKET, "1"), 2))  # type: ignore[arg-type]
+    assert (buy.price, sell.price) == (D("100.10"), D("99.90"))
+
+
 def test_gtc_limit_rests_then_fills_at_its_limit_price_as_maker() -> None:
     m = market_long()
     assert m.submit(order(2, SELL, T.LIMIT, "1", price=D(110), reduce_only=True), 1) != []
@@ -84,7 +93,7 @@ def test_post_only_limit_that_would_cross_is_refused() -> None:
     gtx = order(1, BUY, T.LIMIT, "1", price=D(100), time_in_force=TimeInForce.GTX)
     assert m.submit(gtx, 1) is Refusal.POST_ONLY
     resting = order(2, BUY, T.LIMIT, "1", price=D(99), time_in_force=TimeInForce.GTX)
-    assert isinstance(m.submit(resting, 1), list) and "o2" in m.orders
+    assert isinstance(m.submit(resting, 1), list) and 2 in m.orders
 
 
 def test_ioc_that_cannot_take_expires_and_fok_is_refused() -> None:

@@ -12,7 +12,7 @@ from server_harness import running
 from websockets.asyncio.client import connect
 
 from exitd.engine.model import OrderSide, Side
-from exitd.exchange.sim import events, payloads
+from exitd.exchange.sim import numbers, payloads
 from exitd.exchange.sim.account import Accepted, AlgoParams, SimAccount
 from exitd.exchange.sim.admin import jsonable
 from exitd.exchange.sim.book import SimOrderType
@@ -68,10 +68,10 @@ def test_a_short_closed_at_its_entry_prints_an_unsigned_zero() -> None:
     assert isinstance(result, Accepted)
     realized = account.ledger.fills[-1].realized_pnl
     assert realized == 0
-    assert payloads.fmt(realized, 8) == "0.00000000"  # userTrades realizedPnl
-    assert events.plain(realized) == "0"  # ORDER_TRADE_UPDATE rp, ACCOUNT_UPDATE cr
-    assert payloads.fmt(D("-0.000000001"), 8) == "0.00000000"
-    assert payloads.fmt(D("-1.5"), 2) == "-1.50"
+    assert numbers.fixed(realized, 8) == "0.00000000"  # userTrades realizedPnl
+    assert numbers.plain(realized) == "0"  # ORDER_TRADE_UPDATE rp, ACCOUNT_UPDATE cr
+    assert numbers.fixed(D("-0.000000001"), 8) == "0.00000000"
+    assert numbers.fixed(D("-1.5"), 2) == "-1.50"
 
 
 def test_the_ledger_never_prints_decimals_with_an_exponent() -> None:

@@ -97,9 +97,19 @@ async def test_429_storm_then_418_when_the_client_keeps_going() -> None:
         assert 1 <= int(first.headers["Retry-After"]) <= 30
         second = await client.call("GET", "/fapi/v1/time", signed=False)
         assert (second.status, second.body["code"]) == (418, -1003)
-        # clearing the faults ends the storm, not the ban
+
+
+@pytest.mark.parametrize("banned", [False, True])
+async def test_clearing_faults_lifts_the_storms_cooldown_and_ban(banned: bool) -> None:
+    # The limiter kept the storm's Retry-After cooldown (and any ban it led to), so the first
+    # request after DELETE /sim/faults was banned with 418 for minutes.
+    async with running() as (_ex, client):
+        await _faults(client, {"rate_limit_storm_s": 30})
+        assert await _time(client) == 429
+        if banned:
+            assert await _time(client) == 418
         assert (await client.admin("DELETE", "/sim/faults")).status == 200
-        assert await _time(client) == 418
+        assert await _time(client) == 200
 
 
 async def test_418_after_persisting_past_the_weight_limit() -> None:

@@ -209,3 +209,35 @@ async def test_trades_mark_price_and_time_bodies_match_binance() -> None:
         assert shape(time.body) == {"serverTime": "number"}
         listen = await client.call("POST", "/fapi/v1/listenKey", signed=False)
         assert shape(listen.body) == {"listenKey": "str"}
+
+
+async def _triggered_algo(now: list[int], order: dict[str, str], prices: list[str]) -> Any:
+    """GET /fapi/v1/algoOrder of `order` after a long of 0.010 and `prices`, 1 s apart."""
+    async with running(clock=lambda: now[0]) as (_ex, client):
+        await client.admin("POST", "/sim/price", {"symbol": "BTCUSDT", "price": "65000"})
+        long = {"symbol": "BTCUSDT", "side": "LONG", "qty": "0.010", "price": "65000"}
+        await client.admin("POST", "/sim/position", long)
+        base = {"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL"}
+        placed = await client.call("POST", "/fapi/v1/algoOrder", {**base, **order})
+        assert placed.status == 200, placed.body
+        for price in prices:
+            now[0] += 1000
+            await client.admin("POST", "/sim/price", {"symbol": "BTCUSDT", "price": price})
+        answer = await client.call("GET", "/fapi/v1/algoOrder", {"algoId": placed.body["algoId"]})
+        assert answer.body["algoStatus"] == "FINISHED"
+        return answer.body
+
+
+async def test_algo_trigger_time_is_when_it_triggered_not_when_it_finished() -> None:
+    # triggerTime was updateTime, which moves on to the finish once the child fills.
+    now = [1_765_431_097_000]
+    stop = {"type": "STOP", "triggerPrice": "64000", "price": "64100", "quantity": "0.010"}
+    body = await _triggered_algo(now, stop, ["64000", "64100"])  # its child rests, then fills
+    assert (body["triggerTime"], body["updateTime"]) == (now[0] - 1000, now[0])
+
+
+async def test_a_triggered_close_position_order_shows_its_childs_quantity() -> None:
+    # actualQty was the algo record's quantity: 0 for a close-position order.
+    stop = {"type": "STOP_MARKET", "triggerPrice": "64000", "closePosition": "true"}
+    body = await _triggered_algo([1_765_431_097_000], stop, ["64000"])
+    assert (body["quantity"], body["actualQty"]) == ("0.000", "0.010")

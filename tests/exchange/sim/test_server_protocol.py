@@ -70,6 +70,19 @@ async def test_unknown_or_missing_api_key() -> None:
         _error(await client.call("GET", "/fapi/v2/balance", key=None), -2014)
 
 
+async def test_unknown_api_keys_are_not_given_order_counters() -> None:
+    # The limiter kept an order-count window for any X-MBX-APIKEY it was sent, before the key
+    # was checked: random keys grew its memory without bound.
+    async with running() as (ex, client):
+        for n in range(20):
+            answer = await client.call("POST", "/fapi/v1/order", _limit(), key=f"random-{n}")
+            assert answer.body["code"] == -2015
+            assert "X-MBX-USED-WEIGHT-1M" in answer.headers  # the IP weight is still charged
+        assert ex.limiter._accounts == {}
+        placed = await client.call("POST", "/fapi/v1/order", _limit())
+        assert placed.headers["X-MBX-ORDER-COUNT-10S"] == "1"
+
+
 async def test_unknown_symbol_is_1121() -> None:
     async with running() as (_ex, client):
         answer = await client.call("POST", "/fapi/v1/order", _limit(symbol="NOPEUSDT"))
@@ -253,6 +266,23 @@ async def test_unexpected_exception_is_a_500_with_1000(monkeypatch: pytest.Monke
         answer = await client.call("GET", "/fapi/v1/openOrders", {"symbol": "BTCUSDT"})
         _error(answer, -1000, 500)
         assert (await client.call("GET", "/fapi/v1/time", signed=False)).status == 200
+
+
+async def test_admin_prices_off_the_symbols_tick_are_refused() -> None:
+    # BTCUSDT's tick is 0.10: an off-grid mark made every fill at it off the grid too.
+    async with running() as (ex, client):
+        refused = await client.admin(
+            "POST", "/sim/price", {"symbol": "BTCUSDT", "price": "65000.05"}
+        )
+        assert refused.status == 400 and "tick size 0.10" in refused.body["error"]
+        position = {"symbol": "BTCUSDT", "side": "LONG", "qty": "0.010", "price": "65000.01"}
+        refused = await client.admin("POST", "/sim/position", position)
+        assert refused.status == 400 and "tick size 0.10" in refused.body["error"]
+        assert ex.mark_price("BTCUSDT") is None and ex.account.position("BTCUSDT").amount == 0
+        accepted = await client.admin(
+            "POST", "/sim/price", {"symbol": "BTCUSDT", "price": "65000.1"}
+        )
+        assert accepted.status == 200
 
 
 async def test_admin_bad_input_is_400() -> None:

@@ -3,7 +3,9 @@ protocol with its answers and errors, limits, user data and the stream faults.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal as D
@@ -324,6 +326,18 @@ async def test_listen_key_lapses_an_hour_after_its_last_keepalive(sim: Sim) -> N
         sim.hub.listen_keys.keepalive(key)
 
 
+def test_account_events_are_not_encoded_when_nobody_listens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub = StreamHub(lambda: T0, ["BTCUSDT"])
+    encoded: list[object] = []
+    monkeypatch.setattr(hub._feed, "encode", lambda *batch: encoded.append(batch) or [])
+    stopped_out(hub.publish_account)  # no listen key
+    hub.listen_keys.create("api-key")
+    stopped_out(hub.publish_account)  # a key, but no stream on it
+    assert encoded == []
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 
@@ -360,3 +374,48 @@ def test_a_client_that_stops_reading_is_dropped_not_waited_for() -> None:
     for _ in range(OUTBOX_SIZE + 1):
         client.push(b"{}")
     assert client.outbox.qsize() == 1 and client.outbox.get_nowait() is None  # close it
+
+
+# --- a client that stops reading --------------------------------------------------------------
+
+_BIG_FRAME = b'"' + b"x" * 512 * 1024 + b'"'
+
+
+async def _stalled(sim: Sim) -> socket.socket:
+    """A connection whose client reads nothing, with the server's socket buffers full."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", int(sim.url.rsplit(":", 1)[1])))
+    handshake = (
+        "GET /public/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, handshake.encode())
+    with anyio.fail_after(WAIT_S):
+        while not sim.hub._clients:
+            await anyio.sleep(0.01)
+    (client,) = sim.hub._clients
+    for _ in range(64):  # 32 MB: far more than the kernel buffers of both ends hold
+        client.push(_BIG_FRAME)
+    await anyio.sleep(0.5)  # the writer is now blocked on the full socket
+    return sock
+
+
+async def test_drop_all_does_not_wait_for_a_client_that_stopped_reading(sim: Sim) -> None:
+    stalled = await _stalled(sim)
+    async with sim.connect("/public/ws") as reading:
+        with anyio.fail_after(WAIT_S):
+            await sim.hub.drop_all()
+        assert (await until_closed(reading)).rcvd.code == 1001  # type: ignore[union-attr]
+    stalled.close()
+
+
+async def test_a_writer_blocked_on_a_client_that_stopped_reading_drops_it(sim: Sim) -> None:
+    stalled = await _stalled(sim)
+    with anyio.fail_after(WAIT_S):
+        while sim.hub._clients:  # the connection ended: its handler forgot the client
+            await anyio.sleep(0.05)
+    stalled.close()
