@@ -61,31 +61,45 @@ def _signed(params: dict[str, str]) -> str:
     return f"{query}&signature={signature}"
 
 
-async def _listen(session: aiohttp.ClientSession, base: str, received: list[int]) -> None:
-    """A client on the market and user-data streams, as the daemon will be."""
-    async with session.post(f"{base}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": API_KEY}) as r:
-        key = (await r.json())["listenKey"]
-    ws_base = base.replace("http", "ws")
-    async with (
-        session.ws_connect(f"{ws_base}/market/stream?streams=btcusdt@markPrice@1s") as market,
-        session.ws_connect(f"{ws_base}/private/ws?listenKey={key}") as private,
-    ):
+async def _listen(base: str, received: list[int], ready: asyncio.Event) -> None:
+    """A client on the market and user-data streams, as the daemon will be; its own session,
+    so the order workers' connection pool cannot starve it."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{base}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": API_KEY}
+        ) as answer:
+            key = (await answer.json())["listenKey"]
+        ws_base = base.replace("http", "ws")
+        async with (
+            session.ws_connect(f"{ws_base}/market/stream?streams=btcusdt@markPrice@1s") as market,
+            session.ws_connect(f"{ws_base}/private/ws?listenKey={key}") as private,
+        ):
+            ready.set()
+            await _drain(market, private, received)
 
-        async def drain(ws: aiohttp.ClientWebSocketResponse, slot: int) -> None:
-            async for _ in ws:
-                received[slot] += 1
 
-        await asyncio.gather(drain(market, 0), drain(private, 1))
+async def _drain(
+    market: aiohttp.ClientWebSocketResponse,
+    private: aiohttp.ClientWebSocketResponse,
+    received: list[int],
+) -> None:
+    async def count(ws: aiohttp.ClientWebSocketResponse, slot: int) -> None:
+        async for _ in ws:
+            received[slot] += 1
+
+    await asyncio.gather(count(market, 0), count(private, 1))
 
 
 async def _load(base: str, workload: str, duration: float, concurrency: int) -> tuple[int, int]:
     sides = itertools.cycle(("BUY", "SELL"))
     done = errors = 0
-    deadline = time.perf_counter() + duration
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         received = [0, 0]
-        listener = asyncio.create_task(_listen(session, base, received))
+        ready = asyncio.Event()
+        listener = asyncio.create_task(_listen(base, received, ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        deadline = time.perf_counter() + duration
 
         async def worker() -> None:
             nonlocal done, errors
