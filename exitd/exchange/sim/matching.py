@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.sim.book import (
@@ -42,11 +42,17 @@ from exitd.exchange.sim.book import (
     TimeInForce,
     Trade,
 )
+from exitd.exchange.sim.price_rules import (
+    crosses,
+    move_position,
+    slipped_price,
+    trail_level,
+    triggered,
+)
 
 __all__ = ["BookOrder", "OrderClosed", "OrderState", "Outcome", "Refusal", "SymbolMarket", "Trade"]
 
 _ZERO = Decimal(0)
-_HUNDRED = Decimal(100)
 _CHILD_IDS_FROM = 1_000_000_000  # a lone market's child ids, far from its caller's ids
 
 
@@ -127,10 +133,10 @@ class SymbolMarket:
         if kind is SimOrderType.MARKET and price is None:
             return Refusal.NO_PRICE
         if kind is SimOrderType.LIMIT and price is not None:
-            crosses = _crosses(order, price)
-            if crosses and order.time_in_force is TimeInForce.GTX:
+            takes = crosses(order, price)
+            if takes and order.time_in_force is TimeInForce.GTX:
                 return Refusal.POST_ONLY
-            if not crosses and order.time_in_force is TimeInForce.FOK:
+            if not takes and order.time_in_force is TimeInForce.FOK:
                 return Refusal.FOK_UNFILLED
         return None
 
@@ -140,7 +146,7 @@ class SymbolMarket:
             activation = order.activation_price
             return activation is not None and (activation - price) * order.sign >= 0
         assert order.trigger_price is not None
-        return _triggered(order, order.trigger_price, price)
+        return triggered(order, order.trigger_price, price)
 
     def _rest_conditional(self, order: BookOrder, time_ms: int) -> list[MarketEvent]:
         if order.type is SimOrderType.TRAILING_STOP_MARKET:
@@ -152,7 +158,7 @@ class SymbolMarket:
     def _take_or_rest(self, order: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
         """A marketable order takes at the current price; the rest rests or expires by its TIF."""
         price = self.mark_price
-        if price is not None and (order.type is SimOrderType.MARKET or _crosses(order, price)):
+        if price is not None and (order.type is SimOrderType.MARKET or crosses(order, price)):
             taker = self._slipped(price, order.side)
             if order.price is not None:  # a limit never fills past its price
                 taker = min(taker, order.price) if order.sign > 0 else max(taker, order.price)
@@ -200,20 +206,20 @@ class SymbolMarket:
         return events
 
     def _triggered_conditionals(self, price: Decimal) -> list[BookOrder]:
-        triggered = []
+        fired = []
         for order in self.conditionals.values():
             if order.type is SimOrderType.TRAILING_STOP_MARKET:
-                level = _trail_level(order, price)
+                level = trail_level(order, price)
             else:
                 level = order.trigger_price
-            if level is not None and _triggered(order, level, price):
-                triggered.append((level, order))
+            if level is not None and triggered(order, level, price):
+                fired.append((level, order))
         # Most protective first: the highest sell level, the lowest buy; then close-position.
-        triggered.sort(key=lambda lo: (lo[0] * lo[1].sign, not lo[1].close_position))
-        return [order for _, order in triggered]
+        fired.sort(key=lambda lo: (lo[0] * lo[1].sign, not lo[1].close_position))
+        return [order for _, order in fired]
 
     def _crossed_limits(self, price: Decimal) -> list[BookOrder]:
-        crossed = [o for o in self.orders.values() if _crosses(o, price)]
+        crossed = [o for o in self.orders.values() if crosses(o, price)]
         # Price priority: the lowest sell, the highest buy; then time (order ids increase).
         crossed.sort(key=lambda o: (-o.sign * (o.price or _ZERO), o.order_id))
         return crossed
@@ -363,49 +369,15 @@ class SymbolMarket:
         return held if order.close_position else min(held, order.remaining)
 
     def _slipped(self, price: Decimal, side: OrderSide) -> Decimal:
-        if not self.slippage_pct:
-            return price
-        buy = side is OrderSide.BUY
-        slipped = price * (1 + (1 if buy else -1) * self.slippage_pct / _HUNDRED)
-        if self.tick_size is None:
-            return slipped
-        # Onto the price grid against the taker: a buy pays the tick above, a sell the one below.
-        ticks = (slipped / self.tick_size).to_integral_value(ROUND_CEILING if buy else ROUND_FLOOR)
-        return ticks * self.tick_size
+        return slipped_price(price, side, self.slippage_pct, self.tick_size)
 
     def _apply_to_position(self, signed_qty: Decimal, price: Decimal) -> Decimal:
         """Move the position by `signed_qty` at `price`; the realised P&L of what it closed."""
-        position = self.position
-        if position == 0 or position * signed_qty > 0:  # opening or adding: average the entry
-            total = position + signed_qty
-            self.entry_price = (self.entry_price * abs(position) + price * abs(signed_qty)) / abs(
-                total
-            )
-            self.position = total
-            return _ZERO
-        closed = min(abs(signed_qty), abs(position))
-        realized = (price - self.entry_price) * closed * (1 if position > 0 else -1)
+        self.position, self.entry_price, realized = move_position(
+            self.position, self.entry_price, signed_qty, price
+        )
         self.realized_pnl += realized
-        self.position = position + signed_qty
-        if self.position == 0:
-            self.entry_price = _ZERO
-        elif self.position * position < 0:  # flipped: the rest opens at this price
-            self.entry_price = price
         return realized
-
-
-def _crosses(order: BookOrder, price: Decimal) -> bool:
-    """A LIMIT that would trade at `price`: a buy at or above it, a sell at or below."""
-    if order.type is not SimOrderType.LIMIT or order.price is None:
-        return False
-    return (order.price - price) * order.sign >= 0
-
-
-def _triggered(order: BookOrder, level: Decimal, price: Decimal) -> bool:
-    """A stop buys at or above its level and sells at or below; a take-profit the reverse."""
-    if order.type.take_profit:
-        return (level - price) * order.sign >= 0
-    return (price - level) * order.sign >= 0
 
 
 def _outcomes(events: list[MarketEvent]) -> list[Outcome]:
@@ -430,17 +402,3 @@ _ALGO_END_STATES = {
     AlgoStatus.EXPIRED: OrderState.EXPIRED,
     AlgoStatus.REJECTED: OrderState.REJECTED,
 }
-
-
-def _trail_level(order: BookOrder, price: Decimal) -> Decimal | None:
-    """A trailing stop's trigger level once active, tracking the best price since placement."""
-    extreme = order.trail_extreme
-    # A sell trail follows the highest price, a buy trail the lowest.
-    if extreme is None or (price - extreme) * order.sign < 0:
-        extreme = price
-    order.trail_extreme = extreme
-    activation = order.activation_price
-    if activation is not None and (activation - extreme) * order.sign < 0:
-        return None
-    assert order.callback_rate is not None
-    return extreme * (1 + order.sign * order.callback_rate / _HUNDRED)
