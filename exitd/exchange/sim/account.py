@@ -25,7 +25,9 @@ from decimal import Decimal
 
 from exitd.engine.model import OrderSide, Side
 from exitd.exchange.sim.book import (
+    NO_CONDITIONS,
     AlgoChanged,
+    AlgoParams,
     AlgoStatus,
     BookOrder,
     MarketEvent,
@@ -36,7 +38,6 @@ from exitd.exchange.sim.book import (
     SimOrderType,
     TimeInForce,
     Trade,
-    WorkingType,
 )
 from exitd.exchange.sim.ledger import Ledger
 from exitd.exchange.sim.matching import SymbolMarket
@@ -82,20 +83,6 @@ class Position:
     entry_price: Decimal
     realized_pnl: Decimal
     mark_price: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class AlgoParams:
-    """What a conditional order carries beyond side, type and quantity."""
-
-    trigger_price: Decimal | None = None
-    price: Decimal | None = None
-    close_position: bool = False
-    reduce_only: bool = False
-    activation_price: Decimal | None = None
-    callback_rate: Decimal | None = None
-    time_in_force: TimeInForce = TimeInForce.GTC
-    working_type: WorkingType = WorkingType.CONTRACT_PRICE
 
 
 class SimAccount:
@@ -211,7 +198,7 @@ class SimAccount:
         quantity: Decimal | None,
         time_ms: int,
         *,
-        params: AlgoParams = AlgoParams(),
+        params: AlgoParams = NO_CONDITIONS,
         client_algo_id: str | None = None,
     ) -> Accepted | Rejected:
         """POST /fapi/v1/algoOrder with algoType=CONDITIONAL."""

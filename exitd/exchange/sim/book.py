@@ -111,6 +111,23 @@ class Refusal(Enum):
     BAD_PARAMETERS = "bad_parameters"  # -1102 / -4137 / -4138
 
 
+@dataclass(frozen=True, slots=True)
+class AlgoParams:
+    """What a conditional order carries beyond side, type and quantity."""
+
+    trigger_price: Decimal | None = None
+    price: Decimal | None = None
+    close_position: bool = False
+    reduce_only: bool = False
+    activation_price: Decimal | None = None
+    callback_rate: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    working_type: WorkingType = WorkingType.CONTRACT_PRICE
+
+
+NO_CONDITIONS = AlgoParams()
+
+
 @dataclass(slots=True)
 class BookOrder:
     """An order as the exchange keeps it (a conditional one: its algo record). Mutated only by

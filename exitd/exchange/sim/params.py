@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.sim import errors
-from exitd.exchange.sim.book import SimOrderType, TimeInForce, WorkingType
+from exitd.exchange.sim.book import AlgoParams, SimOrderType, TimeInForce, WorkingType
 from exitd.exchange.sim.symbols import (
     SymbolSpec,
     check_notional,
@@ -70,15 +70,8 @@ class NewAlgoOrder:
     side: OrderSide
     type: SimOrderType
     quantity: Decimal | None  # None with close_position
-    trigger_price: Decimal | None = None
-    price: Decimal | None = None
-    time_in_force: TimeInForce = TimeInForce.GTC
-    working_type: WorkingType = WorkingType.CONTRACT_PRICE
-    close_position: bool = False
-    reduce_only: bool = False
+    conditions: AlgoParams
     price_protect: bool = False
-    activate_price: Decimal | None = None
-    callback_rate: Decimal | None = None
     client_algo_id: str | None = None
     resp_type: RespType = RespType.ACK
 
@@ -348,12 +341,14 @@ def parse_new_algo_order(
         at = price or trigger or activate or mark_price
         if at is not None:
             check_notional(spec, qty, at, reduce_only=reduce_only)
+    conditions = AlgoParams(
+        trigger_price=trigger, price=price, close_position=close_position,
+        reduce_only=reduce_only, activation_price=activate, callback_rate=rate,
+        time_in_force=tif, working_type=working_type,
+    )  # fmt: skip
     return NewAlgoOrder(
-        symbol=spec.symbol, side=side, type=kind, quantity=qty, trigger_price=trigger,
-        price=price, time_in_force=tif, working_type=working_type,
-        close_position=close_position, reduce_only=reduce_only, price_protect=price_protect,
-        activate_price=activate, callback_rate=rate, client_algo_id=client_id,
-        resp_type=_resp_type(params),
+        symbol=spec.symbol, side=side, type=kind, quantity=qty, conditions=conditions,
+        price_protect=price_protect, client_algo_id=client_id, resp_type=_resp_type(params),
     )  # fmt: skip
 
 

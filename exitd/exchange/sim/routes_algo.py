@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from exitd.exchange.sim import errors, params
-from exitd.exchange.sim.account import AlgoParams, Rejected
+from exitd.exchange.sim.account import Rejected
 from exitd.exchange.sim.book import BookOrder
 from exitd.exchange.sim.endpoints import Call, Endpoint, Security
 from exitd.exchange.sim.payloads import (
@@ -26,19 +26,6 @@ if TYPE_CHECKING:
     from exitd.exchange.sim.server import SimExchange
 
 
-def _algo_params(req: params.NewAlgoOrder) -> AlgoParams:
-    return AlgoParams(
-        trigger_price=req.trigger_price,
-        price=req.price,
-        close_position=req.close_position,
-        reduce_only=req.reduce_only,
-        activation_price=req.activate_price,
-        callback_rate=req.callback_rate,
-        time_in_force=req.time_in_force,
-        working_type=req.working_type,
-    )
-
-
 def new_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
     mark = ex.mark_price(call.params.get("symbol", ""))
     req = params.parse_new_algo_order(call.params, mark_price=mark)
@@ -49,7 +36,7 @@ def new_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
         req.type,
         req.quantity,
         call.now_ms,
-        params=_algo_params(req),
+        params=req.conditions,
         client_algo_id=req.client_algo_id,
     )
     if isinstance(result, Rejected):

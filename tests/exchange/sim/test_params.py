@@ -123,9 +123,10 @@ def test_batch_items_are_refused_one_by_one() -> None:
 
 def test_stop_market_algo_order() -> None:
     order = p.parse_new_algo_order({**STOP, "priceProtect": "TRUE", "workingType": "MARK_PRICE"})
-    assert order.trigger_price == Decimal("64000") and order.reduce_only and order.price_protect
-    assert order.working_type is p.WorkingType.MARK_PRICE
-    assert order.time_in_force is p.TimeInForce.GTC
+    stop = order.conditions
+    assert stop.trigger_price == Decimal("64000") and stop.reduce_only and order.price_protect
+    assert stop.working_type is p.WorkingType.MARK_PRICE
+    assert stop.time_in_force is p.TimeInForce.GTC
 
 
 def test_ccxt_new_client_order_id_stands_in_for_client_algo_id() -> None:
@@ -137,7 +138,7 @@ def test_ccxt_new_client_order_id_stands_in_for_client_algo_id() -> None:
 def test_close_position_stop() -> None:
     close = {k: v for k, v in STOP.items() if k not in ("quantity", "reduceOnly")}
     order = p.parse_new_algo_order({**close, "closePosition": "true"})
-    assert order.close_position and order.quantity is None
+    assert order.conditions.close_position and order.quantity is None
     assert _refused(p.parse_new_algo_order, {**close, "closePosition": "true",
                                              "quantity": "0.01"})[0] == -4137  # fmt: skip
     assert _refused(p.parse_new_algo_order, {**close, "closePosition": "true",
@@ -146,7 +147,8 @@ def test_close_position_stop() -> None:
 
 def test_trailing_stop_and_callback_rate_range() -> None:
     order = p.parse_new_algo_order({**TRAIL, "activatePrice": "66000"})
-    assert order.callback_rate == Decimal("5") and order.activate_price == Decimal("66000")
+    trail = order.conditions
+    assert trail.callback_rate == Decimal("5") and trail.activation_price == Decimal("66000")
     p.parse_new_algo_order({**TRAIL, "callbackRate": "0.1"})
     p.parse_new_algo_order({**TRAIL, "callbackRate": "20"})
     for rate in ("0.09", "20.1"):
@@ -253,6 +255,6 @@ def test_activate_price_on_tick() -> None:
 
 def test_stop_limit_algo_order_keeps_both_prices() -> None:
     stop = {**STOP, "type": "STOP", "price": "63900", "timeInForce": "IOC"}
-    order = p.parse_new_algo_order(stop)
+    order = p.parse_new_algo_order(stop).conditions
     assert order.price == Decimal("63900") and order.trigger_price == Decimal("64000")
     assert order.time_in_force is p.TimeInForce.IOC
