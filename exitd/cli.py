@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from exitd import __version__
 from exitd.exchange.sim import command as sim_command
 from exitd.ops.check_config import run_check_config
+from exitd.run_command import run_command
 from exitd.replay import command as replay_command
 
 
@@ -38,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         "127.0.0.1, until SIGINT or SIGTERM.",
     )
     sim_command.add_arguments(sim)
+    run = commands.add_parser(
+        "run",
+        help="run the daemon: protect every position on the account",
+        description="The exit daemon, until SIGINT or SIGTERM (which leave every stop resting).",
+    )
+    run.add_argument("--config", default="config.toml", metavar="FILE")
     check = commands.add_parser(
         "check-config", help="validate a config file and print the effective config"
     )
@@ -51,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return replay_command.run(args, sys.stdout, sys.stderr, os.environ)
     if args.command == "sim":
         return sim_command.run(args, sys.stdout, sys.stderr)
+    if args.command == "run":
+        return run_command(args.config, os.environ, sys.stderr)
     if args.command == "check-config":
         return run_check_config(args.file, os.environ, sys.stdout, sys.stderr)
     raise AssertionError(f"unhandled command {args.command}")

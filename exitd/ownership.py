@@ -43,6 +43,9 @@ class WriteOutcome(Enum):
 
 
 EXIT_BRAIN = "exit_brain_v3"
+# exitd's own last line of defence: the emergency stop of a position nobody protects. It may
+# write in every mode, and only close-position stops (the gateway checks).
+SAFETY_NET = "safety_net"
 DEFAULT_LEGACY_MODULES: tuple[str, ...] = (
     "position_monitor",
     "trailing_stop_manager",
@@ -54,6 +57,7 @@ DEFAULT_LEGACY_MODULES: tuple[str, ...] = (
 # the exchange means the same module after any config change.
 KNOWN_MODULE_CODES: Mapping[str, str] = {
     EXIT_BRAIN: EXIT_BRAIN_CODE,
+    SAFETY_NET: "sn",
     "position_monitor": "pm",
     "trailing_stop_manager": "ts",
     "safe_order_executor": "so",
@@ -94,6 +98,10 @@ def validate_mode(mode: Mode, exit_brain_v3_enabled: bool) -> str | None:
 
 def check_write(mode: Mode, guard: Guard, module: str, legacy_modules: Iterable[str]) -> Verdict:
     """May `module` place or cancel an exit order now? The single ownership rule."""
+    if module == SAFETY_NET:
+        return Verdict(
+            WriteOutcome.ALLOWED, "safety net: a naked position gets its emergency stop in every mode"
+        )
     if module == EXIT_BRAIN:
         if mode is Mode.LEGACY:
             return Verdict(

@@ -1,0 +1,219 @@
+"""The account actor: the user-data stream, reconciliation, and one symbol actor per position.
+
+It reconciles at start, every `reconcile_s` and after every stream reset (a reconnect or a new
+listen key: events may have been missed), reading positions and open regular and algo orders.
+Every position, whoever opened it, gets a symbol actor; every order update and position change
+goes to that symbol's actor, in the order the stream delivered them (the engine's outcome
+does not depend on that order). It never writes to the exchange: symbol actors ask the gateway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+
+import anyio
+import structlog
+
+from exitd.actors.messages import (
+    ConditionalOrderGone,
+    ConditionalOrdersOpen,
+    ExchangeState,
+    GatewayMessage,
+    SymbolMessage,
+)
+from exitd.actors.reconcile_view import is_own
+from exitd.actors.runtime import Mailbox, Supervisor
+from exitd.actors.symbol import SymbolActor, SymbolContext
+from exitd.engine import SymbolFilters
+from exitd.exchange.port import (
+    Exchange,
+    ExchangeUnavailable,
+    MarkPrice,
+    OrderUpdate,
+    OrderView,
+    PositionUpdate,
+    PositionView,
+    StreamReset,
+)
+
+log = structlog.get_logger("exitd.account")
+
+_CACHE_S = 1.0
+_RETRY_S = 2.0
+
+
+class Account:
+    """Owns the account's view and the symbol actors' lifetimes (through the supervisor)."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        supervisor: Supervisor,
+        gateway: Mailbox[GatewayMessage],
+        subscribe: Callable[[frozenset[str]], None],
+        make_context: Callable[[Account], SymbolContext],
+        *,
+        reconcile_s: float = 30.0,
+    ) -> None:
+        self._exchange = exchange
+        self._supervisor = supervisor
+        self._gateway = gateway
+        self._subscribe = subscribe
+        self._context = make_context(self)
+        self._reconcile_s = reconcile_s
+        self.actors: dict[str, SymbolActor] = {}
+        self.filters: Mapping[str, SymbolFilters] = {}
+        self._positions: dict[str, PositionView] = {}
+        self._orders: dict[str, tuple[OrderView, ...]] = {}
+        self._read_at = float("-inf")
+        self._reading = anyio.Lock()
+        self.reconciled = anyio.Event()
+        self.reconciliations = 0
+
+    # --- the actor ----------------------------------------------------------------------------
+
+    async def run(self, incarnation: int) -> None:
+        await self._load_filters()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._periodic)
+            async for event in self._exchange.user_events():
+                if isinstance(event, StreamReset):
+                    log.info("account.stream_reset", reason=event.reason)
+                    await self.reconcile()
+                elif isinstance(event, OrderUpdate):
+                    self._on_order(event)
+                else:
+                    self._on_position(event)
+            tasks.cancel_scope.cancel()
+
+    async def _periodic(self) -> None:
+        while True:
+            await anyio.sleep(self._reconcile_s)
+            await self.reconcile()
+
+    async def _load_filters(self) -> None:
+        while True:
+            try:
+                self.filters = await self._exchange.symbol_filters()
+                return
+            except ExchangeUnavailable as exc:
+                log.warning("account.filters_unavailable", error=str(exc))
+                await anyio.sleep(_RETRY_S)
+
+    # --- reconciliation -----------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Read the account and hand each symbol actor the exchange's view of its symbol."""
+        if not await self._read(max_age_s=0):
+            return
+        self._gateway.post(
+            ConditionalOrdersOpen(
+                frozenset(
+                    o.client_order_id
+                    for orders in self._orders.values()
+                    for o in orders
+                    if o.conditional
+                )
+            )
+        )
+        now = _wall_ms()
+        symbols = set(self._positions) | {
+            s for s, orders in self._orders.items() if any(is_own(o.client_order_id) for o in orders)
+        }
+        for symbol in symbols | set(self._live_actors()):
+            if symbol not in self._live_actors():
+                self._ensure_actor(symbol)  # it reads the exchange's state as it starts
+                continue
+            self._post(symbol, ExchangeState(self._positions.get(symbol), self._orders.get(symbol, ()), None, now))
+        self.reconciliations += 1
+        self.reconciled.set()
+        log.info("account.reconciled", positions=len(self._positions), symbols=len(symbols))
+
+    async def _read(self, max_age_s: float) -> bool:
+        async with self._reading:
+            if time.monotonic() - self._read_at <= max_age_s:
+                return True
+            try:
+                positions = await self._exchange.positions()
+                orders = await self._exchange.open_orders()
+            except ExchangeUnavailable as exc:
+                log.warning("account.reconcile_failed", error=str(exc))
+                return False
+            self._positions = {p.symbol: p for p in positions if p.amount != 0}
+            by_symbol: dict[str, list[OrderView]] = {}
+            for order in orders:
+                by_symbol.setdefault(order.symbol, []).append(order)
+            self._orders = {s: tuple(o) for s, o in by_symbol.items()}
+            self._read_at = time.monotonic()
+            return True
+
+    async def state_of(self, symbol: str) -> ExchangeState:
+        """The exchange's view of one symbol for a starting symbol actor: one account read
+        serves every actor that starts within a second (200 positions, one request)."""
+        while not await self._read(max_age_s=_CACHE_S):
+            await anyio.sleep(_RETRY_S)
+        mark: Decimal | None = None
+        time_ms = _wall_ms()
+        try:
+            price = await self._exchange.mark_price(symbol)
+            mark, time_ms = price.price, price.time_ms
+        except ExchangeUnavailable as exc:
+            log.warning("account.mark_unavailable", symbol=symbol, error=str(exc))
+        return ExchangeState(self._positions.get(symbol), self._orders.get(symbol, ()), mark, time_ms)
+
+    # --- the stream ---------------------------------------------------------------------------
+
+    def _on_order(self, update: OrderUpdate) -> None:
+        order = update.order
+        if order.conditional and not order.state.open:
+            self._gateway.post(ConditionalOrderGone(order.client_order_id))
+        if order.symbol in self._live_actors():
+            self._post(order.symbol, update)
+        elif is_own(order.client_order_id) and order.state.open:
+            self._ensure_actor(order.symbol)
+
+    def _on_position(self, update: PositionUpdate) -> None:
+        position = update.position
+        if position.amount == 0:
+            self._positions.pop(position.symbol, None)
+        else:
+            self._positions[position.symbol] = position
+        if position.symbol in self._live_actors():
+            self._post(position.symbol, position)
+        elif position.amount != 0:
+            log.info("account.position_appeared", symbol=position.symbol, amount=str(position.amount))
+            self._ensure_actor(position.symbol)
+
+    # --- symbol actors ------------------------------------------------------------------------
+
+    def _live_actors(self) -> Sequence[str]:
+        finished = [s for s in self.actors if f"symbol:{s}" not in self._supervisor]
+        for symbol in finished:
+            del self.actors[symbol]  # flat and clean
+        if finished:
+            self._subscribe(frozenset(self.actors))
+        return tuple(self.actors)
+
+    def _ensure_actor(self, symbol: str) -> None:
+        if symbol in self._live_actors():
+            return
+        actor = SymbolActor(symbol, self._context)
+        self.actors[symbol] = actor
+        self._supervisor.start(f"symbol:{symbol}", actor.run)
+        self._subscribe(frozenset(self.actors))
+
+    def _post(self, symbol: str, message: SymbolMessage) -> None:
+        actor = self.actors.get(symbol)
+        if actor is not None and not actor.mailbox.post(message):
+            log.error("account.mailbox_full", symbol=symbol, message=type(message).__name__)
+
+    def route_price(self, price: MarkPrice) -> None:
+        actor = self.actors.get(price.symbol)
+        if actor is not None and not actor.mailbox.post(price):
+            log.warning("price_feed.tick_dropped", symbol=price.symbol)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,429 @@
+"""The exit gateway: the only actor that writes to the exchange.
+
+Per write: validate, decide ownership (exitd.ownership), log and count, queue (per-symbol
+order, protective first, superseded amendments dropped), respect the rate budget and the
+conditional-order slots, send, resolve the outcome, answer the requester. It owns the
+in-flight table, so a restarted symbol actor never places again what is still pending
+(RELIABILITY.md §0 finding 8). An unknown outcome is never taken for a failure: the order is
+looked up by its client id before anything is sent for it again (finding 2); no write is
+retried blindly (finding 3).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from exitd.actors.messages import (
+    CancelWrite,
+    ConditionalOrderGone,
+    ConditionalOrdersOpen,
+    GatewayMessage,
+    InflightQuery,
+    NotSent,
+    NotSentReason,
+    PlaceWrite,
+    Submit,
+    WriteAnswer,
+)
+from exitd.actors.runtime import Mailbox
+from exitd.actors.write_queue import RateBudget, WriteQueue, slot_allows
+from exitd.engine.client_ids import parse_client_order_id
+from exitd.exchange.port import (
+    ORDER_TYPES,
+    Accepted,
+    Exchange,
+    NotFound,
+    OrderRequest,
+    OrderView,
+    Rejected,
+    RejectKind,
+    Unknown,
+    WriteOutcome,
+)
+from exitd.ops.metrics import OrderMetrics, OrderOutcome
+from exitd.ownership import SAFETY_NET, Guard, Mode, WriteOutcome as Verdict, check_write
+
+log = structlog.get_logger("exitd.gateway")
+
+_MAX_CONCURRENT_SENDS = 16
+_LOOKUP_FIRST_S = 1.0
+_LOOKUP_MAX_S = 10.0
+_RATE_PAUSE_S = 1.0
+_CLOCK_RESENDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipRules:
+    """The ownership settings the gateway enforces; replaced whole on a mode change."""
+
+    mode: Mode
+    guard: Guard
+    legacy_modules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A write whose outcome is not known yet: being sent, or unknown and to be looked up."""
+
+    submit: Submit
+    sent_at: float
+    unknown: bool = False
+    lookup_at: float = 0.0
+    lookups: int = 0
+    looking: bool = False
+
+
+def write_problem(submit: Submit) -> str | None:
+    """Why a write may not go out at all; exits are reduce-only or close-position only."""
+    write = submit.write
+    cid = write.client_order_id
+    if not cid or len(cid) > 36:
+        return f"client id {cid!r}: 1 to 36 characters"
+    if isinstance(write, CancelWrite):
+        return None
+    order = write.order
+    if order.type not in ORDER_TYPES:
+        return f"order type {order.type!r}: one of {', '.join(sorted(ORDER_TYPES))}"
+    if not (order.reduce_only or order.close_position):
+        return "an exit order must be reduce-only or close-position"
+    if write.module == SAFETY_NET and not (order.close_position and order.conditional):
+        return "the safety net places close-position stops only"
+    if order.close_position and (order.quantity is not None or not order.conditional):
+        return "close-position is for stop orders, without a quantity"
+    if not order.close_position and (order.quantity is None or order.quantity <= 0):
+        return "a positive quantity"
+    for name in ("price", "trigger_price", "activation_price", "callback_rate"):
+        value = getattr(order, name)
+        if value is not None and not (value.is_finite() and value > 0):
+            return f"{name} {value}: a positive price"
+    return None
+
+
+class Gateway:
+    """Serialises every exchange write. `mailbox` is its only entrance."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        ownership: OwnershipRules,
+        *,
+        recv_window_ms: int = 5000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.mailbox: Mailbox[GatewayMessage] = Mailbox.create(8192)
+        self._exchange = exchange
+        self._ownership = ownership
+        self._recv_window_s = recv_window_ms / 1000
+        self._clock = clock
+        self._queue = WriteQueue()
+        self._inflight: dict[str, _InFlight] = {}
+        self._conditional: set[str] = set()
+        self._budget = RateBudget()
+        self._paused_until = 0.0
+        self._rate_pauses = 0
+        self._clock_resends: dict[str, int] = {}
+        self._sending = 0
+        self._tasks: TaskGroup | None = None
+        self.metrics = OrderMetrics()
+
+    # --- the actor ----------------------------------------------------------------------------
+
+    async def run(self, incarnation: int) -> None:
+        now = self._clock()
+        for cid, entry in self._inflight.items():
+            if not entry.unknown:  # cut off mid-send by the crash: it may have arrived
+                self._inflight[cid] = replace(entry, unknown=True, lookup_at=now, looking=False)
+        self._sending = 0
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            tasks.start_soon(self._timer)
+            async for message in self.mailbox.receive:
+                self._on(message)
+                self._dispatch()
+            tasks.cancel_scope.cancel()
+
+    def set_ownership(self, ownership: OwnershipRules) -> None:
+        self._ownership = ownership
+
+    @property
+    def mode(self) -> Mode:
+        return self._ownership.mode
+
+    def _on(self, message: GatewayMessage) -> None:
+        if isinstance(message, Submit):
+            self._submit(message)
+        elif isinstance(message, InflightQuery):
+            message.reply(self.inflight(message.symbol))
+        elif isinstance(message, ConditionalOrdersOpen):
+            pending = {
+                cid
+                for cid, e in self._inflight.items()
+                if isinstance(e.submit.write, PlaceWrite) and e.submit.write.order.conditional
+            }
+            self._conditional = set(message.client_order_ids) | pending
+        else:
+            assert isinstance(message, ConditionalOrderGone)
+            self._conditional.discard(message.client_order_id)
+
+    def inflight(self, symbol: str) -> tuple[OrderRequest, ...]:
+        """Places of `symbol` with no outcome yet: queued, being sent, or unknown."""
+        queued = [s.write for s in self._queue.waiting(symbol)]
+        sent = [e.submit.write for e in self._inflight.values()]
+        return tuple(
+            w.order for w in (*queued, *sent) if isinstance(w, PlaceWrite) and w.symbol == symbol
+        )
+
+    # --- arrival: validation and ownership ----------------------------------------------------
+
+    def _submit(self, submit: Submit) -> None:
+        write = submit.write
+        bound = log.bind(
+            module=write.module,
+            symbol=write.symbol,
+            kind=write.kind.value,
+            leg=write.leg,
+            client_order_id=write.client_order_id,
+        )
+        action = "cancel" if isinstance(write, CancelWrite) else write.order.type
+        bound.info("exit_gateway.submit", action=action)
+        problem = write_problem(submit)
+        if problem is not None:
+            self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED)
+            return
+        ownership = self._ownership
+        verdict = check_write(
+            ownership.mode, ownership.guard, write.module, ownership.legacy_modules
+        )
+        if verdict.ownership_conflict:
+            self.metrics = self.metrics.record_conflict(write.module)
+            bound.warning("exit_guard.ownership_conflict", reason=verdict.reason)
+        if verdict.outcome is Verdict.SHADOW:
+            self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
+            return
+        if not verdict.forwarded:
+            self._not_sent(submit, NotSentReason.REFUSED, verdict.reason, OrderOutcome.REFUSED)
+            return
+        superseded = self._queue.push(submit)
+        if superseded is not None:
+            self._not_sent(
+                superseded,
+                NotSentReason.SUPERSEDED,
+                f"replaced in the queue by {write.client_order_id}",
+                OrderOutcome.SUPERSEDED,
+            )
+
+    def _not_sent(
+        self, submit: Submit, reason: NotSentReason, message: str, outcome: OrderOutcome
+    ) -> None:
+        write = submit.write
+        self.metrics = self.metrics.record_order(write.module, write.kind, outcome)
+        level = "info" if reason is NotSentReason.SHADOW else "warning"
+        getattr(log, level)(
+            f"exit_gateway.{reason.value}",
+            module=write.module,
+            symbol=write.symbol,
+            kind=write.kind.value,
+            leg=write.leg,
+            client_order_id=write.client_order_id,
+            reason=message,
+            **_order_fields(submit),
+        )
+        submit.reply(WriteAnswer(write, NotSent(reason, message)))
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        if self._tasks is None or self._clock() < self._paused_until:
+            return
+        for submit in self._queue.ready():
+            if self._sending >= _MAX_CONCURRENT_SENDS:
+                return
+            if not self._budget.allows(submit) or not slot_allows(submit, len(self._conditional)):
+                continue
+            self._queue.take(submit)
+            self._sending += 1
+            self._inflight[submit.write.client_order_id] = _InFlight(submit, self._clock())
+            self._tasks.start_soon(self._send, submit)
+
+    async def _send(self, submit: Submit) -> None:
+        write = submit.write
+        try:
+            if isinstance(write, PlaceWrite):
+                outcome: WriteOutcome = await self._exchange.place(write.order)
+            else:
+                outcome = await self._exchange.cancel(
+                    write.symbol, write.client_order_id, write.conditional
+                )
+        except Exception as exc:  # an adapter bug must not lose the write: it may have left
+            log.error("exit_gateway.send_failed", error=repr(exc), exc_info=True)
+            outcome = Unknown(f"{type(exc).__name__} while sending")
+        finally:
+            self._sending -= 1
+            self._queue.done(write.symbol)
+        self._settle(submit, outcome)
+        self._dispatch()
+
+    def _settle(self, submit: Submit, outcome: WriteOutcome) -> None:
+        write = submit.write
+        cid = write.client_order_id
+        if outcome.usage is not None:
+            self._budget = RateBudget(outcome.usage)
+        bound = log.bind(
+            module=write.module, symbol=write.symbol, kind=write.kind.value, leg=write.leg
+        )
+        if isinstance(outcome, Unknown):
+            entry = self._inflight[cid]
+            now = self._clock()
+            self._inflight[cid] = replace(entry, unknown=True, lookup_at=now + _LOOKUP_FIRST_S)
+            self._record(write, OrderOutcome.UNKNOWN)
+            bound.warning("exit_gateway.unknown", client_order_id=cid, reason=outcome.reason)
+            return
+        if isinstance(outcome, Rejected) and self._resend(submit, outcome):
+            return
+        if isinstance(outcome, Rejected) and outcome.kind is RejectKind.DUPLICATE_ID:
+            # The id is open on the exchange already: read it and adopt it, never a new one.
+            entry = self._inflight[cid]
+            self._inflight[cid] = replace(entry, unknown=True, lookup_at=self._clock())
+            bound.info("exit_gateway.duplicate_id", client_order_id=cid)
+            return
+        self._inflight.pop(cid, None)
+        self._clock_resends.pop(cid, None)
+        self._rate_pauses = 0
+        self._answer(submit, outcome)
+
+    def _resend(self, submit: Submit, outcome: Rejected) -> bool:
+        """A refusal that proves nothing happened and will pass later: queue it again first."""
+        cid = submit.write.client_order_id
+        if outcome.kind in (RejectKind.RATE_LIMITED, RejectKind.BANNED):
+            self._rate_pauses += 1
+            pause = outcome.retry_after_s or min(_RATE_PAUSE_S * 2 ** (self._rate_pauses - 1), 60)
+            self._paused_until = max(self._paused_until, self._clock() + pause)
+            log.warning(
+                "exit_gateway.rate_limited",
+                symbol=submit.write.symbol,
+                client_order_id=cid,
+                pause_s=pause,
+                reason=outcome.reason,
+            )
+        elif outcome.kind is RejectKind.CLOCK:
+            count = self._clock_resends.get(cid, 0) + 1
+            if count > _CLOCK_RESENDS:
+                return False
+            self._clock_resends[cid] = count
+        else:
+            return False
+        self._inflight.pop(cid, None)
+        self._queue.push_front(submit)
+        return True
+
+    def _answer(self, submit: Submit, outcome: WriteOutcome) -> None:
+        write = submit.write
+        cid = write.client_order_id
+        bound = log.bind(
+            module=write.module,
+            symbol=write.symbol,
+            kind=write.kind.value,
+            leg=write.leg,
+            client_order_id=cid,
+        )
+        if isinstance(outcome, Accepted):
+            self._record(write, OrderOutcome.ACCEPTED)
+            if isinstance(write, PlaceWrite):
+                if write.order.conditional and outcome.order.state.open:
+                    self._conditional.add(cid)
+                bound.info("exit_gateway.placed", **_order_fields(submit))
+            else:
+                self._conditional.discard(cid)
+                bound.info("exit_gateway.cancelled")
+        elif isinstance(outcome, Rejected):
+            self._record(write, OrderOutcome.REJECTED)
+            if isinstance(write, CancelWrite) and outcome.kind is RejectKind.NOT_FOUND:
+                self._conditional.discard(cid)
+            bound.warning(
+                "exit_gateway.refused",
+                reject=outcome.kind.value,
+                code=outcome.code,
+                reason=outcome.reason,
+                **_order_fields(submit),
+            )
+        submit.reply(WriteAnswer(write, outcome))
+
+    def _record(self, write: PlaceWrite | CancelWrite, outcome: OrderOutcome) -> None:
+        self.metrics = self.metrics.record_order(write.module, write.kind, outcome)
+
+    # --- unknown outcomes: look before sending again --------------------------------------------
+
+    async def _timer(self) -> None:
+        while True:
+            await anyio.sleep(0.1)
+            now = self._clock()
+            for cid, entry in list(self._inflight.items()):
+                if entry.unknown and not entry.looking and now >= entry.lookup_at:
+                    self._inflight[cid] = replace(entry, looking=True)
+                    assert self._tasks is not None
+                    self._tasks.start_soon(self._look_up, cid)
+            self._dispatch()
+
+    async def _look_up(self, cid: str) -> None:
+        entry = self._inflight[cid]
+        write = entry.submit.write
+        conditional = write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
+        try:
+            found = await self._exchange.query(write.symbol, cid, conditional)
+        except Exception as exc:
+            log.error("exit_gateway.lookup_failed", error=repr(exc), exc_info=True)
+            found = Unknown("lookup failed")
+        log.info(
+            "exit_gateway.lookup",
+            symbol=write.symbol,
+            client_order_id=cid,
+            found=type(found).__name__,
+        )
+        now = self._clock()
+        entry = replace(entry, looking=False, lookups=entry.lookups + 1)
+        gone = isinstance(found, NotFound) or (
+            isinstance(found, Rejected) and found.kind is RejectKind.NOT_FOUND
+        )
+        if isinstance(found, OrderView):
+            if isinstance(write, CancelWrite) and found.state.open:
+                self._inflight.pop(cid)
+                self._queue.push_front(entry.submit)  # the cancel did not happen: send it again
+                self._dispatch()
+                return
+            self._inflight.pop(cid)
+            self._answer(entry.submit, Accepted(found))
+        elif gone and isinstance(write, CancelWrite):
+            self._inflight.pop(cid)
+            self._answer(entry.submit, Rejected(RejectKind.NOT_FOUND, "order not found"))
+        elif gone and now > entry.sent_at + self._recv_window_s + _LOOKUP_FIRST_S:
+            # Past the recvWindow the exchange can no longer take the request: it never landed.
+            self._inflight.pop(cid)
+            reason = "not on the exchange after its recvWindow: it was never placed"
+            self._answer(entry.submit, Rejected(RejectKind.OTHER, reason))
+        else:
+            wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
+            self._inflight[cid] = replace(entry, lookup_at=now + wait)
+
+
+def _order_fields(submit: Submit) -> dict[str, object]:
+    write = submit.write
+    if not isinstance(write, PlaceWrite):
+        return {}
+    order = write.order
+    ref = parse_client_order_id(order.client_order_id)
+    fields: dict[str, object] = {"type": order.type, "side": order.side.value}
+    for name in ("quantity", "price", "trigger_price"):
+        value = getattr(order, name)
+        if value is not None:
+            fields[name] = str(value)
+    if order.close_position:
+        fields["close_position"] = True
+    if ref is None:
+        fields["foreign_id"] = True
+    return fields

@@ -1,0 +1,62 @@
+"""The price feed: one market-stream connection for every adopted symbol's mark price.
+
+It follows the set of symbols the account actor has actors for (subscribe and unsubscribe as
+positions come and go) and hands each mark price to its symbol actor without waiting: a slow
+symbol loses a tick (marks are samples anyway), it never holds up another symbol's. A symbol
+whose prices go stale is reported; its stops stay on the exchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+import structlog
+
+from exitd.actors.runtime import Mailbox
+from exitd.exchange.port import MarketStream, MarkPrice, StreamReset, StreamStale
+
+log = structlog.get_logger("exitd.price_feed")
+
+
+class PriceFeed:
+    def __init__(self, stream: MarketStream, route: Callable[[MarkPrice], None]) -> None:
+        self._stream = stream
+        self._route = route
+        self.mailbox: Mailbox[frozenset[str]] = Mailbox.create(64)
+        self._subscribed: frozenset[str] = frozenset()
+        self.ticks = 0
+
+    def want(self, symbols: frozenset[str]) -> None:
+        """The symbols to follow from now on (the newest wish wins)."""
+        self.mailbox.post(symbols)
+
+    async def run(self, incarnation: int) -> None:
+        if incarnation:
+            wanted, self._subscribed = self._subscribed, frozenset()
+            await self._follow(wanted)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._follow_wishes)
+            async for event in self._stream.events():
+                if isinstance(event, MarkPrice):
+                    self.ticks += 1
+                    self._route(event)
+                elif isinstance(event, StreamStale):
+                    log.warning("price_feed.stale", symbols=list(event.symbols), silent_ms=event.silent_ms)
+                else:
+                    assert isinstance(event, StreamReset)
+                    log.info("price_feed.reconnected", reason=event.reason)
+            tasks.cancel_scope.cancel()
+
+    async def _follow_wishes(self) -> None:
+        async for first in self.mailbox.receive:
+            await self._follow(self.mailbox.drain(first)[-1])
+
+    async def _follow(self, wanted: frozenset[str]) -> None:
+        added = sorted(wanted - self._subscribed)
+        removed = sorted(self._subscribed - wanted)
+        if added:
+            await self._stream.subscribe(added)
+        if removed:
+            await self._stream.unsubscribe(removed)
+        self._subscribed = wanted

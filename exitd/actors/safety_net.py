@@ -1,0 +1,54 @@
+"""The safety net: no position stays naked, whoever was supposed to protect it.
+
+In mode LEGACY the exit brain places nothing; if no stop-loss from anyone rests for a position
+once its grace has passed, exitd places the emergency stop itself (close-position, so it
+covers whatever size the position has). Pure: the symbol actor asks and sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from exitd.engine import Leg, Side, SymbolFilters, make_client_order_id, pct_price
+from exitd.engine.rounding import price_above, price_below
+from exitd.exchange.port import OrderRequest, OrderView, PositionView
+
+_STOP_TYPES = frozenset({"STOP", "STOP_MARKET", "TRAILING_STOP_MARKET"})
+SAFETY_NET_CODE = "sn"
+
+
+def is_naked(position: PositionView, orders: Iterable[OrderView]) -> bool:
+    """No stop on the closing side rests for this open position."""
+    closing = Side.of_amount(position.amount).closing_side
+    return not any(
+        o.type in _STOP_TYPES
+        and o.side is closing
+        and (o.close_position or o.reduce_only)
+        and o.state.open
+        for o in orders
+        if o.symbol == position.symbol
+    )
+
+
+def emergency_stop(
+    position: PositionView,
+    filters: SymbolFilters,
+    emergency_sl_pct: Decimal,
+    mark_price: Decimal,
+    now_ms: int,
+) -> OrderRequest:
+    """A close-position STOP_MARKET `emergency_sl_pct` against the entry, on the tick grid and
+    strictly on the stop's side of the mark (a stop already passed would trigger at once)."""
+    side = Side.of_amount(position.amount)
+    raw = pct_price(position.entry_price, side, -emergency_sl_pct)
+    on_side = price_below if side is Side.LONG else price_above
+    trigger = on_side(raw, mark_price, filters.tick_size)
+    return OrderRequest(
+        symbol=position.symbol,
+        client_order_id=make_client_order_id(SAFETY_NET_CODE, position.symbol, Leg.HARD_SL, now_ms),
+        side=side.closing_side,
+        type="STOP_MARKET",
+        trigger_price=trigger,
+        close_position=True,
+    )

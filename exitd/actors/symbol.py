@@ -1,0 +1,465 @@
+"""The symbol actor: one per position, the only writer of that symbol's exit state.
+
+A thin shell around the pure engine: it turns ticks, order updates, position changes and the
+gateway's answers into engine events, runs `decide_all` once per batch (one moment's events
+together, as replay does), sends the requests to the gateway and logs the notices. It starts
+from the exchange's state and the gateway's in-flight writes, so a restart re-attaches what
+rests and places nothing twice; it snapshots its progress so the trail resumes where it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import anyio
+import structlog
+
+from exitd.actors.messages import (
+    CancelWrite,
+    ExchangeState,
+    GatewayMessage,
+    InflightQuery,
+    Pause,
+    PlanOverride,
+    PlaceWrite,
+    Submit,
+    SymbolMessage,
+    Wake,
+    WriteAnswer,
+)
+from exitd.actors.reconcile_view import diff_orders, is_own, resting_intents
+from exitd.actors.runtime import Mailbox
+from exitd.actors.safety_net import emergency_stop, is_naked
+from exitd.actors.snapshots import SEQ_BLOCK, SnapshotStore
+from exitd.actors.translate import answer_events, gateway_write, update_events
+from exitd.engine import (
+    Decision,
+    Event,
+    ExitPlan,
+    ExitRouter,
+    ExitState,
+    Notice,
+    PlanRefused,
+    Position,
+    PositionChanged,
+    Side,
+    SymbolFilters,
+    Tick,
+    Timer,
+    adopt,
+    build_plan,
+    decide_all,
+    parse_client_order_id,
+)
+from exitd.engine.decide import PositionChange, position_change, progress, readopt, resume
+from exitd.engine.decide import PlanProgress
+from exitd.exchange.port import Accepted, MarkPrice, OrderRequest, OrderUpdate, OrderView, PositionView
+from exitd.ops.metrics import OrderKind
+from exitd.ownership import EXIT_BRAIN, KNOWN_MODULE_CODES, SAFETY_NET, Mode
+
+log = structlog.get_logger("exitd.symbol")
+
+_WAKE_S = 1.0
+_ERROR_NOTICES = frozenset({"hard_sl.refused", "hard_sl.breached_at_adoption"})
+_SEEN_TRADES = 512
+_MODULES_BY_CODE = {code: module for module, code in KNOWN_MODULE_CODES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolContext:
+    """What every symbol actor shares: read-only settings and the ways out."""
+
+    router: ExitRouter
+    filters: Callable[[str], SymbolFilters | None]
+    gateway: Mailbox[GatewayMessage]
+    snapshots: SnapshotStore
+    fetch_state: Callable[[str], Awaitable[ExchangeState]]
+    mode: Callable[[], Mode]
+    new_position_grace_s: float
+    emergency_sl_pct: Decimal
+    wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+
+
+class SymbolActor:
+    """`run(incarnation)` protects the symbol's position until it is flat and clean."""
+
+    def __init__(self, symbol: str, context: SymbolContext) -> None:
+        self.symbol = symbol
+        self.mailbox: Mailbox[SymbolMessage] = Mailbox.create(1024)
+        self._ctx = context
+        self._log = log.bind(symbol=symbol)
+        self.state: ExitState | None = None
+        self._retiring: list[ExitState] = []
+        self._open: dict[str, OrderView] = {}
+        self._position: PositionView | None = None
+        self._last_mark: MarkPrice | None = None
+        self._paused = False
+        self._seq_reserved = 0
+        self._saved: PlanProgress | None = None
+        self._saved_at = 0.0
+        self._trades: deque[tuple[str, int]] = deque(maxlen=_SEEN_TRADES)
+        self._naked_since: float | None = None
+        self._safety_sent = False
+        self._suspects: frozenset[str] = frozenset()
+        self.last_processed: MarkPrice | None = None
+
+    @property
+    def done(self) -> bool:
+        live = self.state is not None and not self.state.done
+        return not live and not self._retiring and (
+            self._position is None or self._position.amount == 0
+        )
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def run(self, incarnation: int) -> None:
+        self._log.info("symbol.started", incarnation=incarnation)
+        await self._start()
+        while not self.done:
+            with anyio.move_on_after(_WAKE_S):
+                first = await self.mailbox.receive.receive()
+                await self._handle(self.mailbox.drain(first))
+                continue
+            await self._handle([Wake(self._ctx.wall_ms())])
+        self._log.info("symbol.flat_and_clean")
+
+    async def _start(self) -> None:
+        exchange = await self._ctx.fetch_state(self.symbol)
+        inflight = await self._ask_inflight()
+        self._open = {o.client_order_id: o for o in exchange.orders}
+        self._position = exchange.position
+        self.state = None
+        self._retiring = []
+        if exchange.mark_price is not None:
+            self._last_mark = MarkPrice(self.symbol, exchange.mark_price, exchange.time_ms)
+        resting = resting_intents(self.symbol, exchange.orders, inflight)
+        snapshot = self._ctx.snapshots.load(self.symbol) or {}
+        self._seq_reserved = int(snapshot.get("seq_reserved", 0))
+        position = exchange.position
+        tick = self._tick(exchange.time_ms)
+        if position is None or position.amount == 0 or tick is None:
+            for order in exchange.orders:  # leftovers of a closed position
+                if is_own(order.client_order_id):
+                    self._log.info("symbol.leftover_cancelled", client_order_id=order.client_order_id)
+                    await self._send_cancel(order)
+            return
+        saved = _progress_from(snapshot)
+        if saved is not None and (
+            saved.entry_price != position.entry_price or saved.side_sign * position.amount <= 0
+        ):
+            saved = None  # a different position since the snapshot: adopt anew
+        plan = self._plan(position, tick.price, saved)
+        if plan is None:
+            return
+        first_seq = max(self._seq_reserved, 1)
+        if saved is None and not resting:
+            decision = adopt(plan, tick, first_seq, live=True)
+        else:
+            if saved is not None:
+                saved = dataclasses.replace(saved, next_seq=max(saved.next_seq, first_seq))
+            decision = resume(plan, saved, resting, abs(position.amount), tick)
+        self._log.info(
+            "plan.adopted",
+            side=plan.side.name,
+            entry_price=str(plan.entry_price),
+            qty=str(abs(position.amount)),
+            profile=plan.profile_name,
+            hard_sl=str(plan.hard_sl_price),
+            resumed=saved is not None,
+            reattached=len(resting),
+        )
+        await self._apply(decision, into_retiring=None)
+
+    async def _ask_inflight(self) -> tuple[OrderRequest, ...]:
+        answer: Mailbox[tuple[OrderRequest, ...]] = Mailbox.create(1)
+        await self._ctx.gateway.send.send(InflightQuery(self.symbol, answer.post))
+        with anyio.fail_after(5):
+            return await answer.receive.receive()
+
+    # --- one batch of messages ----------------------------------------------------------------
+
+    async def _handle(self, batch: list[SymbolMessage]) -> None:
+        events: list[Event] = []
+        ticked = False
+        for message in batch:
+            if isinstance(message, MarkPrice):
+                self._last_mark = message
+                if not self._paused:
+                    events.append(Tick(message.time_ms, message.price))
+                    ticked = True
+            elif isinstance(message, OrderUpdate):
+                events.extend(await self._on_update(message))
+            elif isinstance(message, WriteAnswer):
+                await self._route(answer_events(message, self._ctx.wall_ms()), events)
+            elif isinstance(message, PositionView):
+                await self._flush(events, ticked)
+                events, ticked = [], False
+                await self._on_position(message)
+            elif isinstance(message, ExchangeState):
+                await self._flush(events, ticked)
+                events, ticked = [], False
+                await self._on_exchange_state(message)
+            elif isinstance(message, Pause):
+                self._paused = message.paused
+                self._log.info("symbol.paused" if message.paused else "symbol.resumed")
+            elif isinstance(message, Wake):
+                events.append(Timer(message.time_ms))
+            elif isinstance(message, PlanOverride):
+                self._log.warning("symbol.plan_override_unsupported", overrides=message.overrides)
+        await self._flush(events, ticked)
+        await self._check_safety_net()
+
+    async def _route(self, events: Iterable[Event], into: list[Event]) -> None:
+        """Events about an order of a retiring (flipped) state go to that state."""
+        for event in events:
+            cid = getattr(event, "client_order_id", None)
+            owner = next((s for s in self._retiring if cid and s.order(cid)), None)
+            if owner is None:
+                into.append(event)
+            else:
+                await self._apply(decide_all(owner, (event,)), into_retiring=owner)
+
+    async def _on_update(self, update: OrderUpdate) -> list[Event]:
+        order = update.order
+        if order.state.open:
+            self._open[order.client_order_id] = order
+        else:
+            self._open.pop(order.client_order_id, None)
+        if update.trade_id is not None:
+            key = (order.client_order_id, update.trade_id)
+            if key in self._trades:
+                return []  # a duplicate delivery: fills count once (RELIABILITY I11)
+            self._trades.append(key)
+        events: list[Event] = []
+        await self._route(update_events(update), events)
+        return events
+
+    async def _flush(self, events: list[Event], ticked: bool) -> None:
+        state = self.state
+        if state is None or not events:
+            return
+        if not ticked and self._last_mark is not None and not self._paused:
+            # Fills and position changes are seen with the latest price, as replay's step 2
+            # sees a tick's fills and its price together (a take-profit's fill arms
+            # `after_tp` legs at once, not a tick later).
+            events.append(Tick(self._last_mark.time_ms, self._last_mark.price))
+        await self._apply(decide_all(state, events), into_retiring=None)
+        if ticked and self._last_mark is not None:
+            self.last_processed = self._last_mark
+
+    async def _on_position(self, position: PositionView) -> None:
+        previous = self._position
+        self._position = position
+        state = self.state
+        now = position.update_ms
+        if state is None:
+            if position.amount != 0:
+                await self._start()  # a position where there was none: adopt it
+            return
+        change = position_change(state, position.amount)
+        if change is PositionChange.SAME:
+            return
+        if change in (PositionChange.DECREASE, PositionChange.FLAT):
+            await self._flush([PositionChanged(position.amount, now)], ticked=False)
+            return
+        tick = self._tick(now)
+        if tick is None:
+            return
+        if change is PositionChange.FLIP:
+            await self._apply(decide_all(state, (PositionChanged(position.amount, now),)), None)
+            old = self.state
+            if old is not None and not old.done:
+                self._retiring.append(old)
+            self.state = None
+            plan = self._plan(position, tick.price, None)
+            if plan is not None:
+                first = old.next_seq if old is not None else self._seq_reserved
+                await self._apply(adopt(plan, tick, first, live=True), None)
+                self._log.info("plan.flipped", entry_price=str(position.entry_price))
+            return
+        plan = self._plan(position, tick.price, None)
+        if plan is not None:
+            self._log.info(
+                "plan.readopted",
+                old_entry=str(previous.entry_price if previous else state.plan.entry_price),
+                new_entry=str(position.entry_price),
+                qty=str(abs(position.amount)),
+            )
+            await self._apply(readopt(state, plan, tick), None)
+
+    async def _on_exchange_state(self, exchange: ExchangeState) -> None:
+        self._open = {o.client_order_id: o for o in exchange.orders}
+        if exchange.position is not None or self._position is not None:
+            await self._on_position(
+                exchange.position or PositionView(self.symbol, Decimal(0), Decimal(0), exchange.time_ms)
+            )
+        state = self.state
+        if state is None or self._ctx.mode() is Mode.LEGACY:
+            return  # in LEGACY the brain's orders are shadows: nothing to compare
+        inflight = await self._ask_inflight()
+        diff = diff_orders(state, exchange.orders, inflight, self._suspects, exchange.time_ms)
+        self._suspects = diff.suspects
+        for order in diff.stale:
+            self._log.warning("reconcile.stale_order", client_order_id=order.client_order_id)
+            await self._send_cancel(order)
+        for order in diff.foreign:
+            self._log.warning(
+                "exit_guard.ownership_conflict",
+                client_order_id=order.client_order_id,
+                type=order.type,
+                reason="a foreign exit order on a symbol the exit brain owns",
+            )
+        if diff.missing_events:
+            self._log.warning("reconcile.missing_orders", count=len(diff.missing_events))
+            await self._flush(list(diff.missing_events), ticked=False)
+
+    # --- out: requests, notices, snapshots ----------------------------------------------------
+
+    async def _apply(self, decision: Decision, into_retiring: ExitState | None) -> None:
+        state = decision.state
+        if into_retiring is not None:
+            index = self._retiring.index(into_retiring)
+            if state.done:
+                del self._retiring[index]
+            else:
+                self._retiring[index] = state
+        else:
+            self.state = state
+        await self._reserve_ids(state)
+        for notice in decision.notices:
+            self._notice(notice)
+        for request in decision.requests:
+            write = gateway_write(request, state)
+            await self._ctx.gateway.send.send(Submit(write, self.mailbox.post))
+        self._maybe_snapshot()
+
+    def _notice(self, notice: Notice) -> None:
+        level = "error" if notice.event in _ERROR_NOTICES else "info"
+        getattr(self._log, level)(notice.event, **dict(notice.detail))
+
+    async def _reserve_ids(self, state: ExitState) -> None:
+        """Client ids are handed out below a reservation that is on disk first (I5)."""
+        if state.next_seq < self._seq_reserved:
+            return
+        self._seq_reserved = state.next_seq + SEQ_BLOCK
+        await anyio.to_thread.run_sync(self._save, True)
+
+    def _maybe_snapshot(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        now = time.monotonic()
+        current = progress(state)
+        if current == self._saved or now - self._saved_at < 1.0:
+            return
+        self._save(False)
+
+    def _save(self, forced: bool) -> None:
+        state = self.state
+        data: dict[str, object] = {"seq_reserved": self._seq_reserved}
+        if state is not None:
+            current = progress(state)
+            data["progress"] = current.to_json()
+            self._saved = current
+        self._saved_at = time.monotonic()
+        self._ctx.snapshots.save(self.symbol, data)
+
+    async def _send_cancel(self, order: OrderView) -> None:
+        write = CancelWrite(
+            module=_module_of(order.client_order_id),
+            symbol=self.symbol,
+            client_order_id=order.client_order_id,
+            conditional=order.conditional,
+            kind=OrderKind.SL if order.conditional else OrderKind.TP,
+            leg="stale",
+        )
+        await self._ctx.gateway.send.send(Submit(write, self.mailbox.post))
+
+    # --- the safety net (LEGACY: the brain places nothing, yet nothing stays naked) -----------
+
+    async def _check_safety_net(self) -> None:
+        position = self._position
+        if self._ctx.mode() is not Mode.LEGACY or position is None or position.amount == 0:
+            self._naked_since = None
+            return
+        if not is_naked(position, self._open.values()):
+            self._naked_since = None
+            self._safety_sent = False
+            return
+        now = time.monotonic()
+        if self._naked_since is None:
+            self._naked_since = now
+        if self._safety_sent or now - self._naked_since < self._ctx.new_position_grace_s:
+            return
+        filters = self._ctx.filters(self.symbol)
+        mark = self._last_mark
+        if filters is None or mark is None:
+            return
+        order = emergency_stop(
+            position, filters, self._ctx.emergency_sl_pct, mark.price, self._ctx.wall_ms()
+        )
+        self._log.warning(
+            "safety.naked_position",
+            naked_s=round(now - self._naked_since, 1),
+            emergency_stop=str(order.trigger_price),
+        )
+        self._safety_sent = True
+        write = PlaceWrite(SAFETY_NET, order, OrderKind.SL, "HARD_SL", protective=True)
+        await self._ctx.gateway.send.send(Submit(write, self._on_safety_answer))
+
+    def _on_safety_answer(self, answer: WriteAnswer) -> None:
+        if not isinstance(answer.outcome, Accepted):
+            self._safety_sent = False  # try again after the next grace
+
+    # --- plans ----------------------------------------------------------------------------------
+
+    def _tick(self, time_ms: int) -> Tick | None:
+        mark = self._last_mark
+        return None if mark is None else Tick(max(time_ms, mark.time_ms), mark.price)
+
+    def _plan(
+        self, position: PositionView, adoption_price: Decimal, saved: PlanProgress | None
+    ) -> ExitPlan | None:
+        filters = self._ctx.filters(self.symbol)
+        if filters is None:
+            self._log.error("plan.no_filters", reason="the exchange lists no filters for it")
+            return None
+        route = self._ctx.router.route(self.symbol)
+        if route.delegation_gap:
+            self._log.warning("delegation_gap", emergency_sl_pct=str(self._ctx.emergency_sl_pct))
+        side = Side.of_amount(position.amount)
+        entry = position.entry_price if saved is None else saved.entry_price
+        qty = abs(position.amount) if saved is None else saved.initial_qty
+        try:
+            return build_plan(
+                Position(self.symbol, side, qty, entry),
+                filters,
+                route.profile,
+                adoption_price,
+                route.profile_name,
+            )
+        except PlanRefused as refused:
+            self._log.error("plan.refused", reason=str(refused))
+            return None
+
+
+def _module_of(client_order_id: str) -> str:
+    ref = parse_client_order_id(client_order_id)
+    module = None if ref is None else _MODULES_BY_CODE.get(ref.module_code)
+    return module or EXIT_BRAIN
+
+
+def _progress_from(snapshot: Mapping[str, object]) -> PlanProgress | None:
+    raw = snapshot.get("progress")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return PlanProgress.from_json(raw)
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        log.error("snapshot.bad_progress", error=repr(exc))
+        return None

@@ -1,0 +1,205 @@
+"""`exitd run`: the whole actor tree, from config to a clean exit.
+
+The supervisor starts the gateway, the price feed and the account actor (which starts one
+symbol actor per position). SIGINT and SIGTERM stop the tree and leave every stop on the
+exchange: exitd never cancels its protection on the way out, and never arms the exchange's
+dead-man cancel-all (RELIABILITY.md I12). A crash loop escalates to a non-zero exit, for
+systemd to restart the daemon.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+import anyio
+import structlog
+
+from exitd.actors.account import Account
+from exitd.actors.gateway import Gateway, OwnershipRules
+from exitd.actors.price_feed import PriceFeed
+from exitd.actors.runtime import CrashLoop, Supervisor
+from exitd.actors.snapshots import SnapshotStore
+from exitd.actors.symbol import SymbolContext
+from exitd.engine import Side
+from exitd.exchange.binance import BinanceExchange, endpoints
+from exitd.exchange.port import Exchange
+from exitd.exchange.sim.prices import FileReplay, PriceSource, RandomWalk, infer_symbol
+from exitd.exchange.sim.server import SimExchange
+from exitd.ops.config import Config, router
+
+log = structlog.get_logger("exitd.daemon")
+
+BUNDLED_PRICES = "btcusdt-um-trades-2024-07-18_19.csv"
+DEMO_QTY = Decimal("0.5")
+
+
+@dataclass
+class Daemon:
+    """The running tree; tests hold it to look inside and to stop it."""
+
+    config: Config
+    exchange: Exchange
+    gateway: Gateway
+    account: Account
+    price_feed: PriceFeed
+    supervisor: Supervisor
+    stopped: anyio.Event
+
+
+async def run_daemon(
+    config: Config,
+    environ: Mapping[str, str],
+    *,
+    started: anyio.Event | None = None,
+    on_start: list[Daemon] | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM (0) or a crash loop (1)."""
+    try:
+        async with _exchange(config, environ) as exchange:
+            return await _run_tree(config, exchange, started, on_start)
+    except CrashLoop as exc:
+        log.critical("daemon.crash_loop", error=str(exc))
+        return 1
+
+
+async def _run_tree(
+    config: Config,
+    exchange: Exchange,
+    started: anyio.Event | None,
+    on_start: list[Daemon] | None,
+) -> int:
+    exits = config.exits
+    ownership = OwnershipRules(exits.mode, exits.guard, exits.legacy_modules)
+    gateway = Gateway(exchange, ownership, recv_window_ms=config.exchange.recv_window_ms)
+    snapshots = SnapshotStore(config.daemon.state_dir)
+    exit_router = router(config)
+    stopped = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        supervisor = Supervisor(tasks)
+        feed_holder: list[PriceFeed] = []
+
+        def context(account: Account) -> SymbolContext:
+            return SymbolContext(
+                router=exit_router,
+                filters=account.filters.get,
+                gateway=gateway.mailbox,
+                snapshots=snapshots,
+                fetch_state=account.state_of,
+                mode=lambda: gateway.mode,
+                new_position_grace_s=config.safety.new_position_grace_s,
+                emergency_sl_pct=config.safety.emergency_sl_pct,
+            )
+
+        account = Account(
+            exchange, supervisor, gateway.mailbox, lambda s: feed_holder[0].want(s), context
+        )
+        feed = PriceFeed(exchange.market_stream(), account.route_price)
+        feed_holder.append(feed)
+        daemon = Daemon(config, exchange, gateway, account, feed, supervisor, stopped)
+        if on_start is not None:
+            on_start.append(daemon)
+        supervisor.start("gateway", gateway.run)
+        supervisor.start("price_feed", feed.run)
+        supervisor.start("account", account.run)
+        log.info(
+            "daemon.started",
+            mode=exits.mode.value,
+            guard=exits.guard.value,
+            exchange=config.exchange.kind.value,
+        )
+        if started is not None:
+            started.set()
+        tasks.start_soon(_until_signal, tasks.cancel_scope, stopped)
+    log.info("daemon.stopped", orders=gateway.metrics.total_orders, note="stops left resting")
+    return 0
+
+
+async def _until_signal(scope: anyio.CancelScope, stopped: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("daemon.stopping", signal=signal.Signals(signum).name)
+            break
+    stopped.set()
+    scope.cancel()
+
+
+@asynccontextmanager
+async def _exchange(config: Config, environ: Mapping[str, str]) -> AsyncIterator[Exchange]:
+    settings = config.exchange
+    if settings.sim is not None:
+        async with _embedded_sim(config) as exchange:
+            yield exchange
+        return
+    rest_url, ws_url = endpoints(settings.kind, settings.rest_url, settings.ws_url)
+    if settings.api_key is None or settings.api_secret is None:
+        raise ValueError("exchange.api_key and exchange.api_secret must name where the keys are")
+    exchange = BinanceExchange(
+        rest_url,
+        ws_url,
+        settings.api_key.read(environ),
+        settings.api_secret.read(environ),
+        recv_window_ms=settings.recv_window_ms,
+    )
+    try:
+        yield exchange
+    finally:
+        await exchange.aclose()
+
+
+@asynccontextmanager
+async def _embedded_sim(config: Config) -> AsyncIterator[Exchange]:
+    """The simulator in-process on loopback, its prices running, and a demo position opened
+    as an entry bot would, so a new user sees adoption, the stops and the exits at once."""
+    settings = config.exchange.sim
+    assert settings is not None
+    api_key, api_secret = secrets.token_hex(32), secrets.token_hex(32)
+    sim = SimExchange(api_key=api_key, api_secret=api_secret, symbols=settings.symbols)
+    await sim.start()
+    log.info("sim.started", rest_url=sim.rest_url, ws_url=sim.ws_url)
+    source, symbol = _price_source(settings.prices, settings.walk_seed, settings.speed, sim)
+    exchange = BinanceExchange(sim.rest_url, sim.ws_url, api_key, api_secret)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_demo, sim, source, symbol)
+            try:
+                yield exchange
+            finally:
+                tasks.cancel_scope.cancel()
+    finally:
+        await exchange.aclose()
+        await sim.stop()
+
+
+def _price_source(
+    prices: Path | None, walk_seed: int | None, speed: float, sim: SimExchange
+) -> tuple[PriceSource, str]:
+    if walk_seed is not None:
+        return RandomWalk(walk_seed), sim.symbols[0]
+    if prices is None:
+        path = str(resources.files("exitd") / "data" / BUNDLED_PRICES)
+        return FileReplay(path, "BTCUSDT", speed), "BTCUSDT"
+    symbol = infer_symbol(str(prices), list(sim.symbols))
+    return FileReplay(str(prices), symbol, speed), symbol
+
+
+async def _demo(sim: SimExchange, source: PriceSource, symbol: str) -> None:
+    """Open the demo position on the first price, then let the prices run."""
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(source.run, sim)
+        with anyio.fail_after(30):
+            while sim.mark_price(symbol) is None:
+                await anyio.sleep(0.05)
+        price = sim.mark_price(symbol)
+        assert price is not None
+        now = sim.clock()
+        events = sim.account.open_position(symbol, Side.LONG, DEMO_QTY, price, now)
+        sim.publish(events, now)
+        log.info("sim.demo_position", symbol=symbol, side="LONG", qty=str(DEMO_QTY), price=str(price))
+
