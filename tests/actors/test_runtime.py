@@ -1,0 +1,91 @@
+"""The supervisor restarts a crashing child alone, and escalates a crash loop."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import anyio
+import pytest
+
+from exitd.actors.runtime import CrashLoop, Mailbox, RestartPolicy, Supervisor, restart_allowed
+
+
+def test_restart_intensity_counts_only_crashes_inside_the_window() -> None:
+    policy = RestartPolicy(intensity=2, period_s=5.0)
+    crashes: deque[float] = deque()
+    assert restart_allowed(crashes, 0.0, policy)
+    assert restart_allowed(crashes, 1.0, policy)
+    assert not restart_allowed(crashes, 2.0, policy)
+    crashes.clear()
+    assert restart_allowed(crashes, 0.0, policy)
+    assert restart_allowed(crashes, 6.0, policy)
+    assert restart_allowed(crashes, 12.0, policy)
+
+
+def test_mailbox_post_refuses_when_full_and_drain_takes_what_waits() -> None:
+    box: Mailbox[int] = Mailbox.create(2)
+    assert box.post(1)
+    assert box.post(2)
+    assert not box.post(3)
+    first = box.receive.receive_nowait()
+    assert box.drain(first) == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_a_crashing_child_restarts_alone_and_the_other_never_notices() -> None:
+    steady_ticks: list[int] = []
+    incarnations: list[int] = []
+    restarted = anyio.Event()
+
+    async def crashing(incarnation: int) -> None:
+        incarnations.append(incarnation)
+        if incarnation == 0:
+            raise RuntimeError("poison message")
+        restarted.set()
+        await anyio.sleep_forever()
+
+    async def steady(incarnation: int) -> None:
+        assert incarnation == 0
+        while True:
+            steady_ticks.append(incarnation)
+            await anyio.sleep(0.001)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            supervisor = Supervisor(tasks, RestartPolicy(intensity=3, period_s=5))
+            supervisor.start("steady", steady)
+            supervisor.start("crashing", crashing)
+            await restarted.wait()
+            assert "steady" in supervisor
+            assert supervisor.restarts == {"crashing": 1}
+            await supervisor.stop("crashing")
+            assert "crashing" not in supervisor
+            tasks.cancel_scope.cancel()
+    assert incarnations == [0, 1]
+    assert steady_ticks
+
+
+@pytest.mark.anyio
+async def test_a_crash_loop_escalates_so_the_daemon_exits() -> None:
+    async def always_crashing(incarnation: int) -> None:
+        raise RuntimeError(f"crash {incarnation}")
+
+    with anyio.fail_after(5), pytest.raises(BaseExceptionGroup) as caught:
+        async with anyio.create_task_group() as tasks:
+            Supervisor(tasks, RestartPolicy(intensity=2, period_s=60)).start("bad", always_crashing)
+    assert caught.group_contains(CrashLoop)
+
+
+@pytest.mark.anyio
+async def test_a_clean_return_stops_the_child_without_a_restart() -> None:
+    runs: list[int] = []
+
+    async def finishes(incarnation: int) -> None:
+        runs.append(incarnation)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            supervisor = Supervisor(tasks)
+            supervisor.start("once", finishes)
+    assert runs == [0]
+    assert "once" not in supervisor
