@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from exitd import __version__
 from exitd.exchange.sim import command as sim_command
 from exitd.ops.check_config import run_check_config
-from exitd.run_command import run_command
 from exitd.replay import command as replay_command
 
 
@@ -59,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sim":
         return sim_command.run(args, sys.stdout, sys.stderr)
     if args.command == "run":
+        # The daemon's actors, adapter and simulator load only for `run`: replay starts fast.
+        from exitd.run_command import run_command  # noqa: PLC0415
+
         return run_command(args.config, os.environ, sys.stderr)
     if args.command == "check-config":
         return run_check_config(args.file, os.environ, sys.stdout, sys.stderr)
