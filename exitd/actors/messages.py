@@ -133,13 +133,6 @@ class PlanOverride:
     overrides: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Wake:
-    """Time passing without a price: lets a TIME leg or a retry fire on a quiet feed."""
-
-    time_ms: int
-
-
 SymbolMessage: TypeAlias = (
     MarkPrice
     | OrderUpdate
@@ -147,6 +140,5 @@ SymbolMessage: TypeAlias = (
     | WriteAnswer
     | Pause
     | PlanOverride
-    | Wake
     | PositionView
 )

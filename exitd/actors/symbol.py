@@ -29,7 +29,6 @@ from exitd.actors.messages import (
     PlaceWrite,
     Submit,
     SymbolMessage,
-    Wake,
     WriteAnswer,
 )
 from exitd.actors.reconcile_view import diff_orders, is_own, resting_intents
@@ -41,6 +40,7 @@ from exitd.engine import (
     Decision,
     Event,
     ExitPlan,
+    Fill,
     ExitRouter,
     ExitState,
     Notice,
@@ -65,6 +65,8 @@ from exitd.ownership import EXIT_BRAIN, KNOWN_MODULE_CODES, SAFETY_NET, Mode
 log = structlog.get_logger("exitd.symbol")
 
 _WAKE_S = 1.0
+# How long fills and position changes wait for the mark price of their moment.
+_HOLD_S = 0.3
 _ERROR_NOTICES = frozenset({"hard_sl.refused", "hard_sl.breached_at_adoption"})
 _SEEN_TRADES = 512
 _MODULES_BY_CODE = {code: module for module, code in KNOWN_MODULE_CODES.items()}
@@ -106,6 +108,7 @@ class SymbolActor:
         self._naked_since: float | None = None
         self._safety_sent = False
         self._suspects: frozenset[str] = frozenset()
+        self._held: list[Fill | PositionChanged] = []
         self.last_processed: MarkPrice | None = None
 
     @property
@@ -121,11 +124,14 @@ class SymbolActor:
         self._log.info("symbol.started", incarnation=incarnation)
         await self._start()
         while not self.done:
-            with anyio.move_on_after(_WAKE_S):
+            wait_s = _HOLD_S if self._held else _WAKE_S
+            with anyio.move_on_after(wait_s):
                 first = await self.mailbox.receive.receive()
                 await self._handle(self.mailbox.drain(first))
                 continue
-            await self._handle([Wake(self._ctx.wall_ms())])
+            if self._held:  # the tick of their moment never came: use the latest price
+                await self._release_held()
+            await self._decide([Timer(self._ctx.wall_ms())])
         self._log.info("symbol.flat_and_clean")
 
     async def _start(self) -> None:
@@ -184,34 +190,48 @@ class SymbolActor:
     # --- one batch of messages ----------------------------------------------------------------
 
     async def _handle(self, batch: list[SymbolMessage]) -> None:
+        """Fills and position changes wait for the mark price of their moment, so the engine
+        sees them and that price together, as replay's step 2 does (a take-profit's fill arms
+        an `after_tp` leg on the same tick); everything else is decided at once."""
         events: list[Event] = []
-        ticked = False
         for message in batch:
             if isinstance(message, MarkPrice):
                 self._last_mark = message
-                if not self._paused:
-                    events.append(Tick(message.time_ms, message.price))
-                    ticked = True
+                if self.state is None and self._position is not None and not self._retiring:
+                    await self._start()  # a position seen before any price: adopt it now
+                elif not self._paused:
+                    tick = Tick(message.time_ms, message.price)
+                    due = [e for e in self._held if e.time_ms <= tick.time_ms]
+                    self._held = [e for e in self._held if e.time_ms > tick.time_ms]
+                    await self._decide([*events, *due, tick])
+                    events = []
+                    self.last_processed = message
             elif isinstance(message, OrderUpdate):
-                events.extend(await self._on_update(message))
+                for event in await self._on_update(message):
+                    if isinstance(event, Fill):
+                        self._held.append(event)
+                    else:
+                        events.append(event)
             elif isinstance(message, WriteAnswer):
                 await self._route(answer_events(message, self._ctx.wall_ms()), events)
             elif isinstance(message, PositionView):
-                await self._flush(events, ticked)
-                events, ticked = [], False
+                await self._decide(events)
+                events = []
                 await self._on_position(message)
             elif isinstance(message, ExchangeState):
-                await self._flush(events, ticked)
-                events, ticked = [], False
+                await self._decide(events)
+                events = []
+                await self._release_held()
                 await self._on_exchange_state(message)
             elif isinstance(message, Pause):
                 self._paused = message.paused
                 self._log.info("symbol.paused" if message.paused else "symbol.resumed")
-            elif isinstance(message, Wake):
-                events.append(Timer(message.time_ms))
             elif isinstance(message, PlanOverride):
                 self._log.warning("symbol.plan_override_unsupported", overrides=message.overrides)
-        await self._flush(events, ticked)
+        await self._decide(events)
+        mark = self._last_mark
+        if self._held and mark is not None and all(e.time_ms <= mark.time_ms for e in self._held):
+            await self._release_held()
         await self._check_safety_net()
 
     async def _route(self, events: Iterable[Event], into: list[Event]) -> None:
@@ -239,18 +259,19 @@ class SymbolActor:
         await self._route(update_events(update), events)
         return events
 
-    async def _flush(self, events: list[Event], ticked: bool) -> None:
-        state = self.state
-        if state is None or not events:
-            return
-        if not ticked and self._last_mark is not None and not self._paused:
-            # Fills and position changes are seen with the latest price, as replay's step 2
-            # sees a tick's fills and its price together (a take-profit's fill arms
-            # `after_tp` legs at once, not a tick later).
-            events.append(Tick(self._last_mark.time_ms, self._last_mark.price))
-        await self._apply(decide_all(state, events), into_retiring=None)
-        if ticked and self._last_mark is not None:
-            self.last_processed = self._last_mark
+    async def _release_held(self) -> None:
+        """Held fills and position changes, with the latest price as their tick."""
+        held: list[Event] = [*self._held]
+        self._held = []
+        mark = self._last_mark
+        if held and mark is not None and not self._paused:
+            latest = max(mark.time_ms, *(e.time_ms for e in held))
+            held.append(Tick(latest, mark.price))
+        await self._decide(held)
+
+    async def _decide(self, events: list[Event]) -> None:
+        if self.state is not None and events:
+            await self._apply(decide_all(self.state, events), into_retiring=None)
 
     async def _on_position(self, position: PositionView) -> None:
         previous = self._position
@@ -265,8 +286,9 @@ class SymbolActor:
         if change is PositionChange.SAME:
             return
         if change in (PositionChange.DECREASE, PositionChange.FLAT):
-            await self._flush([PositionChanged(position.amount, now)], ticked=False)
+            self._held.append(PositionChanged(position.amount, now))
             return
+        await self._release_held()
         tick = self._tick(now)
         if tick is None:
             return
@@ -316,7 +338,7 @@ class SymbolActor:
             )
         if diff.missing_events:
             self._log.warning("reconcile.missing_orders", count=len(diff.missing_events))
-            await self._flush(list(diff.missing_events), ticked=False)
+            await self._decide(list(diff.missing_events))
 
     # --- out: requests, notices, snapshots ----------------------------------------------------
 
