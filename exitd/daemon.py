@@ -24,7 +24,7 @@ import structlog
 from exitd.actors.account import Account
 from exitd.actors.gateway import Gateway, OwnershipRules
 from exitd.actors.price_feed import PriceFeed
-from exitd.actors.runtime import CrashLoop, Supervisor
+from exitd.actors.runtime import CrashLoop, Pulse, Supervisor
 from exitd.actors.snapshots import SnapshotStore
 from exitd.actors.symbol import SymbolContext
 from exitd.engine import Side
@@ -51,6 +51,7 @@ class Daemon:
     price_feed: PriceFeed
     supervisor: Supervisor
     stopped: anyio.Event
+    activity: Pulse
 
 
 async def run_daemon(
@@ -77,7 +78,10 @@ async def _run_tree(
 ) -> int:
     exits = config.exits
     ownership = OwnershipRules(exits.mode, exits.guard, exits.legacy_modules)
-    gateway = Gateway(exchange, ownership, recv_window_ms=config.exchange.recv_window_ms)
+    activity = Pulse()
+    gateway = Gateway(
+        exchange, ownership, recv_window_ms=config.exchange.recv_window_ms, activity=activity
+    )
     snapshots = SnapshotStore(config.daemon.state_dir)
     exit_router = router(config)
     stopped = anyio.Event()
@@ -95,6 +99,7 @@ async def _run_tree(
                 mode=lambda: gateway.mode,
                 new_position_grace_s=config.safety.new_position_grace_s,
                 emergency_sl_pct=config.safety.emergency_sl_pct,
+                activity=activity,
             )
 
         account = Account(
@@ -102,7 +107,7 @@ async def _run_tree(
         )
         feed = PriceFeed(exchange.market_stream(), account.route_price)
         feed_holder.append(feed)
-        daemon = Daemon(config, exchange, gateway, account, feed, supervisor, stopped)
+        daemon = Daemon(config, exchange, gateway, account, feed, supervisor, stopped, activity)
         if on_start is not None:
             on_start.append(daemon)
         supervisor.start("gateway", gateway.run)

@@ -31,7 +31,7 @@ from exitd.actors.messages import (
     Submit,
     WriteAnswer,
 )
-from exitd.actors.runtime import Mailbox
+from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.write_queue import RateBudget, WriteQueue, slot_allows
 from exitd.engine.client_ids import parse_client_order_id
 from exitd.exchange.port import (
@@ -115,12 +115,14 @@ class Gateway:
         *,
         recv_window_ms: int = 5000,
         clock: Callable[[], float] = time.monotonic,
+        activity: Pulse | None = None,
     ) -> None:
         self.mailbox: Mailbox[GatewayMessage] = Mailbox.create(8192)
         self._exchange = exchange
         self._ownership = ownership
         self._recv_window_s = recv_window_ms / 1000
         self._clock = clock
+        self._activity = activity or Pulse()
         self._queue = WriteQueue()
         self._inflight: dict[str, _InFlight] = {}
         self._conditional: set[str] = set()
@@ -353,6 +355,7 @@ class Gateway:
                 **_order_fields(submit),
             )
         submit.reply(WriteAnswer(write, outcome))
+        self._activity.notify()
 
     def _record(self, write: PlaceWrite | CancelWrite, outcome: OrderOutcome) -> None:
         self.metrics = self.metrics.record_order(write.module, write.kind, outcome)

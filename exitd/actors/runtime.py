@@ -55,6 +55,21 @@ class Mailbox(Generic[M]):
                 return batch
 
 
+class Pulse:
+    """Wakes whoever waits for "something happened": observers (tests, the health check)
+    wait on it instead of polling an actor's state."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = anyio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 class CrashLoop(RuntimeError):
     """A child crashed too often: the daemon must exit and let systemd restart it."""
 

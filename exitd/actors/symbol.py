@@ -32,7 +32,7 @@ from exitd.actors.messages import (
     WriteAnswer,
 )
 from exitd.actors.reconcile_view import diff_orders, is_own, resting_intents
-from exitd.actors.runtime import Mailbox
+from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.safety_net import emergency_stop, is_naked
 from exitd.actors.snapshots import SEQ_BLOCK, SnapshotStore
 from exitd.actors.translate import answer_events, gateway_write, update_events
@@ -84,6 +84,7 @@ class SymbolContext:
     mode: Callable[[], Mode]
     new_position_grace_s: float
     emergency_sl_pct: Decimal
+    activity: Pulse
     wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
 
@@ -123,6 +124,7 @@ class SymbolActor:
     async def run(self, incarnation: int) -> None:
         self._log.info("symbol.started", incarnation=incarnation)
         await self._start()
+        self._ctx.activity.notify()
         while not self.done:
             wait_s = _HOLD_S if self._held else _WAKE_S
             with anyio.move_on_after(wait_s):
@@ -233,6 +235,7 @@ class SymbolActor:
         if self._held and mark is not None and all(e.time_ms <= mark.time_ms for e in self._held):
             await self._release_held()
         await self._check_safety_net()
+        self._ctx.activity.notify()
 
     async def _route(self, events: Iterable[Event], into: list[Event]) -> None:
         """Events about an order of a retiring (flipped) state go to that state."""
