@@ -87,7 +87,6 @@ async def _run_tree(
     stopped = anyio.Event()
     async with anyio.create_task_group() as tasks:
         supervisor = Supervisor(tasks)
-        feed_holder: list[PriceFeed] = []
 
         def context(account: Account) -> SymbolContext:
             return SymbolContext(
@@ -102,11 +101,9 @@ async def _run_tree(
                 activity=activity,
             )
 
-        account = Account(
-            exchange, supervisor, gateway.mailbox, lambda s: feed_holder[0].want(s), context
-        )
-        feed = PriceFeed(exchange.market_stream(), account.route_price)
-        feed_holder.append(feed)
+        # `account` is bound below: the feed and the account each need the other's door.
+        feed = PriceFeed(exchange.market_stream(), lambda price: account.route_price(price))  # noqa: PLW0108
+        account = Account(exchange, supervisor, gateway.mailbox, feed.want, context)
         daemon = Daemon(config, exchange, gateway, account, feed, supervisor, stopped, activity)
         if on_start is not None:
             on_start.append(daemon)
@@ -206,5 +203,6 @@ async def _demo(sim: SimExchange, source: PriceSource, symbol: str) -> None:
         now = sim.clock()
         events = sim.account.open_position(symbol, Side.LONG, DEMO_QTY, price, now)
         sim.publish(events, now)
-        log.info("sim.demo_position", symbol=symbol, side="LONG", qty=str(DEMO_QTY), price=str(price))
-
+        log.info(
+            "sim.demo_position", symbol=symbol, side="LONG", qty=str(DEMO_QTY), price=str(price)
+        )

@@ -99,9 +99,8 @@ def validate_mode(mode: Mode, exit_brain_v3_enabled: bool) -> str | None:
 def check_write(mode: Mode, guard: Guard, module: str, legacy_modules: Iterable[str]) -> Verdict:
     """May `module` place or cancel an exit order now? The single ownership rule."""
     if module == SAFETY_NET:
-        return Verdict(
-            WriteOutcome.ALLOWED, "safety net: a naked position gets its emergency stop in every mode"
-        )
+        reason = "safety net: a naked position gets its emergency stop in every mode"
+        return Verdict(WriteOutcome.ALLOWED, reason)
     if module == EXIT_BRAIN:
         if mode is Mode.LEGACY:
             return Verdict(

@@ -120,13 +120,18 @@ class Account:
         )
         now = _wall_ms()
         symbols = set(self._positions) | {
-            s for s, orders in self._orders.items() if any(is_own(o.client_order_id) for o in orders)
+            s
+            for s, orders in self._orders.items()
+            if any(is_own(o.client_order_id) for o in orders)
         }
         for symbol in symbols | set(self._live_actors()):
             if symbol not in self._live_actors():
                 self._ensure_actor(symbol)  # it reads the exchange's state as it starts
                 continue
-            self._post(symbol, ExchangeState(self._positions.get(symbol), self._orders.get(symbol, ()), None, now))
+            self._post(
+                symbol,
+                ExchangeState(self._positions.get(symbol), self._orders.get(symbol, ()), None, now),
+            )
         self.reconciliations += 1
         self.reconciled.set()
         log.info("account.reconciled", positions=len(self._positions), symbols=len(symbols))
@@ -161,7 +166,9 @@ class Account:
             mark, time_ms = price.price, price.time_ms
         except ExchangeUnavailable as exc:
             log.warning("account.mark_unavailable", symbol=symbol, error=str(exc))
-        return ExchangeState(self._positions.get(symbol), self._orders.get(symbol, ()), mark, time_ms)
+        return ExchangeState(
+            self._positions.get(symbol), self._orders.get(symbol, ()), mark, time_ms
+        )
 
     # --- the stream ---------------------------------------------------------------------------
 
@@ -183,7 +190,9 @@ class Account:
         if position.symbol in self._live_actors():
             self._post(position.symbol, position)
         elif position.amount != 0:
-            log.info("account.position_appeared", symbol=position.symbol, amount=str(position.amount))
+            log.info(
+                "account.position_appeared", symbol=position.symbol, amount=str(position.amount)
+            )
             self._ensure_actor(position.symbol)
 
     # --- symbol actors ------------------------------------------------------------------------

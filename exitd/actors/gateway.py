@@ -47,7 +47,8 @@ from exitd.exchange.port import (
     WriteOutcome,
 )
 from exitd.ops.metrics import OrderMetrics, OrderOutcome
-from exitd.ownership import SAFETY_NET, Guard, Mode, WriteOutcome as Verdict, check_write
+from exitd.ownership import SAFETY_NET, Guard, Mode, check_write
+from exitd.ownership import WriteOutcome as Verdict
 
 log = structlog.get_logger("exitd.gateway")
 
@@ -376,7 +377,9 @@ class Gateway:
     async def _look_up(self, cid: str) -> None:
         entry = self._inflight[cid]
         write = entry.submit.write
-        conditional = write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
+        conditional = (
+            write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
+        )
         try:
             found = await self._exchange.query(write.symbol, cid, conditional)
         except Exception as exc:

@@ -134,11 +134,5 @@ class PlanOverride:
 
 
 SymbolMessage: TypeAlias = (
-    MarkPrice
-    | OrderUpdate
-    | ExchangeState
-    | WriteAnswer
-    | Pause
-    | PlanOverride
-    | PositionView
+    MarkPrice | OrderUpdate | ExchangeState | WriteAnswer | Pause | PlanOverride | PositionView
 )

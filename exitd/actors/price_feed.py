@@ -42,7 +42,9 @@ class PriceFeed:
                     self.ticks += 1
                     self._route(event)
                 elif isinstance(event, StreamStale):
-                    log.warning("price_feed.stale", symbols=list(event.symbols), silent_ms=event.silent_ms)
+                    log.warning(
+                        "price_feed.stale", symbols=list(event.symbols), silent_ms=event.silent_ms
+                    )
                 else:
                     assert isinstance(event, StreamReset)
                     log.info("price_feed.reconnected", reason=event.reason)

@@ -25,8 +25,8 @@ from exitd.actors.messages import (
     GatewayMessage,
     InflightQuery,
     Pause,
-    PlanOverride,
     PlaceWrite,
+    PlanOverride,
     Submit,
     SymbolMessage,
     WriteAnswer,
@@ -40,9 +40,9 @@ from exitd.engine import (
     Decision,
     Event,
     ExitPlan,
-    Fill,
     ExitRouter,
     ExitState,
+    Fill,
     Notice,
     PlanRefused,
     Position,
@@ -56,9 +56,22 @@ from exitd.engine import (
     decide_all,
     parse_client_order_id,
 )
-from exitd.engine.decide import PositionChange, position_change, progress, readopt, resume
-from exitd.engine.decide import PlanProgress
-from exitd.exchange.port import Accepted, MarkPrice, OrderRequest, OrderUpdate, OrderView, PositionView
+from exitd.engine.decide import (
+    PlanProgress,
+    PositionChange,
+    position_change,
+    progress,
+    readopt,
+    resume,
+)
+from exitd.exchange.port import (
+    Accepted,
+    MarkPrice,
+    OrderRequest,
+    OrderUpdate,
+    OrderView,
+    PositionView,
+)
 from exitd.ops.metrics import OrderKind
 from exitd.ownership import EXIT_BRAIN, KNOWN_MODULE_CODES, SAFETY_NET, Mode
 
@@ -115,8 +128,10 @@ class SymbolActor:
     @property
     def done(self) -> bool:
         live = self.state is not None and not self.state.done
-        return not live and not self._retiring and (
-            self._position is None or self._position.amount == 0
+        return (
+            not live
+            and not self._retiring
+            and (self._position is None or self._position.amount == 0)
         )
 
     # --- the loop -----------------------------------------------------------------------------
@@ -153,7 +168,9 @@ class SymbolActor:
         if position is None or position.amount == 0 or tick is None:
             for order in exchange.orders:  # leftovers of a closed position
                 if is_own(order.client_order_id):
-                    self._log.info("symbol.leftover_cancelled", client_order_id=order.client_order_id)
+                    self._log.info(
+                        "symbol.leftover_cancelled", client_order_id=order.client_order_id
+                    )
                     await self._send_cancel(order)
             return
         saved = _progress_from(snapshot)
@@ -321,7 +338,8 @@ class SymbolActor:
         self._open = {o.client_order_id: o for o in exchange.orders}
         if exchange.position is not None or self._position is not None:
             await self._on_position(
-                exchange.position or PositionView(self.symbol, Decimal(0), Decimal(0), exchange.time_ms)
+                exchange.position
+                or PositionView(self.symbol, Decimal(0), Decimal(0), exchange.time_ms)
             )
         state = self.state
         if state is None or self._ctx.mode() is Mode.LEGACY:

@@ -70,7 +70,9 @@ def order_kind(leg: Leg, state: ExitState) -> OrderKind:
     return OrderKind.TRAILING
 
 
-def gateway_write(request: Request, state: ExitState, module: str = EXIT_BRAIN) -> PlaceWrite | CancelWrite:
+def gateway_write(
+    request: Request, state: ExitState, module: str = EXIT_BRAIN
+) -> PlaceWrite | CancelWrite:
     if isinstance(request, PlaceOrder):
         intent = request.intent
         return PlaceWrite(

@@ -24,13 +24,14 @@ ORDERS_1M_LIMIT = 1200
 CONDITIONAL_CAP = 200
 # Conditional slots kept back for hard stops: a working stop never takes the last of them.
 HARD_STOP_RESERVE = 10
+_NO_USAGE = RateUsage()
 
 
 @dataclass(frozen=True, slots=True)
 class RateBudget:
     """How much of the exchange's rate limits is used, from its own headers."""
 
-    usage: RateUsage = RateUsage()
+    usage: RateUsage = _NO_USAGE
 
     def use(self) -> float:
         """The largest share of any limit in use, 0..1+."""
@@ -80,7 +81,11 @@ class WriteQueue:
         if isinstance(write, PlaceWrite) and write.leg not in ("HARD_SL", "TIME"):
             for queued in lane:
                 old = queued.write
-                if isinstance(old, PlaceWrite) and old.leg == write.leg and old.module == write.module:
+                if (
+                    isinstance(old, PlaceWrite)
+                    and old.leg == write.leg
+                    and old.module == write.module
+                ):
                     superseded = queued
                     break
         if superseded is not None:

@@ -369,7 +369,17 @@ def test_slippage_fills_a_stop_a_whole_tick_worse(
     # rounded against the seller onto the 0.1 tick: 97.8.
     prices = path_file(tmp_path, "100.0", "97.9")
     fills, _ = replay_json(
-        capsys, prices, "--side", "long", "--qty", "1", "--tick-size", "0.1",
-        "--hard-sl-pct", "2", "--slippage-pct", "0.1",
+        capsys,
+        prices,
+        "--side",
+        "long",
+        "--qty",
+        "1",
+        "--tick-size",
+        "0.1",
+        "--hard-sl-pct",
+        "2",
+        "--slippage-pct",
+        "0.1",
     )
     assert fills == [fill(1000, "HARD_SL", "97.8", "1")]

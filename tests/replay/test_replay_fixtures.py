@@ -18,12 +18,31 @@ LEGS = {"HARD_SL", "WORKING_STOP", "TRAILING_STOP", "TIME"}
 def test_replay_of_a_real_file_accounts_for_every_unit(
     capsys: pytest.CaptureFixture[str], name: str, side: str
 ) -> None:
-    code = main([
-        "replay", str(MARKET / name), "--side", side, "--qty", "1", "--json",
-        "--hard-sl-pct", "0.3", "--tp", "0.02:0.25", "--tp", "0.05:0.25",
-        "--be-trigger", "0.03", "--be-offset", "0.01",
-        "--trail-activation", "0.06", "--trail-callback", "0.03",
-    ])
+    code = main(
+        [
+            "replay",
+            str(MARKET / name),
+            "--side",
+            side,
+            "--qty",
+            "1",
+            "--json",
+            "--hard-sl-pct",
+            "0.3",
+            "--tp",
+            "0.02:0.25",
+            "--tp",
+            "0.05:0.25",
+            "--be-trigger",
+            "0.03",
+            "--be-offset",
+            "0.01",
+            "--trail-activation",
+            "0.06",
+            "--trail-callback",
+            "0.03",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     lines = [orjson.loads(line) for line in out.splitlines()]
