@@ -69,8 +69,9 @@ def decimal(payload: Payload, name: str, default: Decimal | None = None) -> Deci
     return number
 
 
-def price(payload: Payload, name: str) -> Decimal | None:
-    """A price where Binance writes "0" or "" for "none" (stop price of a LIMIT, …)."""
+def nonzero(payload: Payload, name: str) -> Decimal | None:
+    """A price or quantity where Binance writes "0" or "" for "none" (the stop price of a
+    LIMIT, the quantity of a close-position stop)."""
     value = decimal(payload, name, _ZERO)
     return value or None
 
@@ -128,8 +129,8 @@ def regular_order(payload: Payload) -> OrderView:
         conditional=False,
         quantity=quantity,
         filled_qty=filled,
-        price=price(payload, "price"),
-        trigger_price=price(payload, "stopPrice"),
+        price=nonzero(payload, "price"),
+        trigger_price=nonzero(payload, "stopPrice"),
         reduce_only=flag(payload, "reduceOnly"),
         close_position=flag(payload, "closePosition"),
         update_ms=integer(payload, "updateTime"),
@@ -143,7 +144,7 @@ def algo_order(payload: Payload, filled: Decimal = _ZERO) -> OrderView:
     kind = payload.get("orderType") or payload.get("type")
     if not isinstance(kind, str):
         raise BadPayload("missing field 'orderType'")
-    quantity = price(payload, "quantity")  # "0"/"" on a close-position order
+    quantity = nonzero(payload, "quantity")  # "0"/"" on a close-position order
     return OrderView(
         symbol=text(payload, "symbol"),
         client_order_id=text(payload, "clientAlgoId"),
@@ -154,8 +155,8 @@ def algo_order(payload: Payload, filled: Decimal = _ZERO) -> OrderView:
         conditional=True,
         quantity=quantity,
         filled_qty=filled,
-        price=price(payload, "price"),
-        trigger_price=price(payload, "triggerPrice") or price(payload, "activatePrice"),
+        price=nonzero(payload, "price"),
+        trigger_price=nonzero(payload, "triggerPrice") or nonzero(payload, "activatePrice"),
         reduce_only=flag(payload, "reduceOnly"),
         close_position=flag(payload, "closePosition"),
         update_ms=integer(payload, "updateTime"),

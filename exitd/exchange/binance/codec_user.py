@@ -21,8 +21,8 @@ from exitd.exchange.binance.codec import (
     field,
     flag,
     integer,
+    nonzero,
     order_state,
-    price,
     side,
     text,
 )
@@ -92,8 +92,8 @@ def order_trade_update(payload: Payload) -> OrderUpdate:
         conditional=False,
         quantity=quantity,
         filled_qty=filled,
-        price=price(o, "p"),
-        trigger_price=price(o, "sp"),
+        price=nonzero(o, "p"),
+        trigger_price=nonzero(o, "sp"),
         reduce_only=flag(o, "R"),
         close_position=flag(o, "cp"),
         update_ms=integer(o, "T"),
@@ -112,7 +112,7 @@ def algo_update(payload: Payload) -> OrderUpdate:
     """A conditional order's change (§5.4, §12.5). A failure reason `rm` on an order that
     ended (cancelled, finished, rejected) means the exchange refused it: REJECTED."""
     o = field(payload, "o")
-    quantity = price(o, "q")  # "0" on a close-position order
+    quantity = nonzero(o, "q")  # "0" on a close-position order
     filled = decimal(o, "aq", _ZERO)
     state = order_state(text(o, "X"), filled, quantity)
     reason = o.get("rm") or ""
@@ -130,8 +130,8 @@ def algo_update(payload: Payload) -> OrderUpdate:
         conditional=True,
         quantity=quantity,
         filled_qty=filled,
-        price=price(o, "p"),
-        trigger_price=price(o, "tp"),
+        price=nonzero(o, "p"),
+        trigger_price=nonzero(o, "tp"),
         reduce_only=flag(o, "R"),
         close_position=flag(o, "cp"),
         update_ms=integer(payload, "T"),

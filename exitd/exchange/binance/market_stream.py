@@ -79,8 +79,7 @@ class BinanceMarketStream:
 
     async def events(self) -> AsyncIterator[MarketEvent]:
         reason = "connected"
-        while True:
-            ws = await self._connect()
+        while (ws := await self._connect()) is not None:
             try:
                 yield StreamReset(reason)
                 while (batch := await self._next(ws)) is not None:
@@ -94,9 +93,10 @@ class BinanceMarketStream:
 
     # --- connection -----------------------------------------------------------------------------
 
-    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
-        """Connect and subscribe the current symbols, retrying with backoff until it works."""
-        while True:
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
+        """Connect and subscribe the current symbols, retrying with backoff until it works;
+        None once the exchange (its session) is closed: the stream ends."""
+        while not self._session.closed:
             try:
                 ws = await self._session.ws_connect(self._url, heartbeat=self._heartbeat_s)
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
@@ -108,6 +108,7 @@ class BinanceMarketStream:
                     return ws
                 await ws.close()
             await anyio.sleep(self._backoff.next_delay())
+        return None
 
     async def _resubscribe(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         """Subscribe everything on a fresh socket and wait for the answer: only then is a

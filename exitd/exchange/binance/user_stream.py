@@ -56,8 +56,7 @@ class UserStream:
 
     async def events(self) -> AsyncIterator[UserEvent]:
         reason = "connected"
-        while True:
-            ws = await self._connect()
+        while (ws := await self._connect()) is not None:
             try:
                 yield StreamReset(reason)
                 reason = "reconnected after the user stream closed"
@@ -92,11 +91,12 @@ class UserStream:
             finally:
                 await ws.close()
 
-    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
-        """A listen key and a socket for it, retrying with backoff until both work."""
-        while True:
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
+        """A listen key and a socket for it, retrying with backoff until both work; None once
+        the exchange (its session) is closed: the stream ends."""
+        while not self._session.closed:
             key = await self._listen_key()
-            if key is not None:
+            if isinstance(key, str):
                 url = URL(self._url).with_query(listenKey=key, events=EVENTS)
                 try:
                     ws = await self._session.ws_connect(url, heartbeat=self._heartbeat_s)
@@ -108,16 +108,20 @@ class UserStream:
                     self._backoff.reset()
                     log.info("exchange.stream_connected", stream="user", path="/private/ws")
                     return ws
-            await anyio.sleep(self._backoff.next_delay())
+            # A rate limit or ban says how long to stay away; hammering would extend a ban.
+            wait_after = key if isinstance(key, float) else 0.0
+            await anyio.sleep(max(self._backoff.next_delay(), wait_after))
+        return None
 
-    async def _listen_key(self) -> str | None:
+    async def _listen_key(self) -> str | float:
+        """The key, or else the seconds the exchange asked us to wait (0 if it did not)."""
         outcome = await self._rest.user_stream("POST")
         if isinstance(outcome, Reply) and isinstance(outcome.body, dict):
             key = outcome.body.get("listenKey")
             if isinstance(key, str) and key:
                 return key
         log.warning("exchange.listen_key_failed", reason=getattr(outcome, "reason", "no key"))
-        return None
+        return (outcome.retry_after_s or 0.0) if isinstance(outcome, Rejected) else 0.0
 
     async def _keepalive(self) -> bool | None:
         """True: extended; False: no answer, try again soon; None: the key is gone."""

@@ -201,3 +201,27 @@ async def test_start_up_sync_absorbs_a_skewed_clock() -> None:
     async with rig(clock=lambda: wall_clock_ms() - 60_000) as r:
         await r.price("BTCUSDT", "60000")
         assert isinstance(await r.exchange.place(limit("xd-skew")), Accepted)
+
+
+async def test_cancel_of_a_triggered_stop_cancels_its_working_child() -> None:
+    async with rig() as r:
+        await r.position("BTCUSDT", "LONG", "0.010", "60000")
+        stop_limit = OrderRequest(
+            "BTCUSDT", "xd-stl", OrderSide.SELL, "STOP", D("0.010"), price=D("59500"),
+            trigger_price=D("59000"), reduce_only=True, time_in_force="GTC",
+        )  # fmt: skip
+        assert isinstance(await r.exchange.place(stop_limit), Accepted)
+        await r.price("BTCUSDT", "58900")  # triggers; the SELL LIMIT at 59500 rests
+        found = await r.exchange.query("BTCUSDT", "xd-stl", conditional=True)
+        assert isinstance(found, OrderView) and found.state is OrderState.TRIGGERED
+        assert found.filled_qty == 0
+        cancelled = await r.exchange.cancel("BTCUSDT", "xd-stl", conditional=True)
+        assert isinstance(cancelled, Accepted), cancelled
+        child = cancelled.order
+        assert (child.conditional, child.type, child.state) == (
+            False,
+            "LIMIT",
+            OrderState.CANCELED,
+        )
+        assert child.client_order_id == "xd-stl"
+        assert [o.client_order_id for o in await r.exchange.open_orders()] == []
