@@ -234,7 +234,7 @@ def _accepted(
         return outcome
     try:
         return Accepted(decode(outcome.body), outcome.usage)
-    except codec.BadPayload as e:
+    except codec.DECODE_ERRORS as e:
         log.warning("exchange.bad_frame", kind="order answer", error=str(e))
         return Unknown(f"unreadable answer: {e}", outcome.usage)
 
@@ -251,7 +251,7 @@ def _decoded(outcome: Outcome, decode: Callable[[Any], T]) -> T:
         raise ExchangeUnavailable(outcome.reason)
     try:
         return decode(outcome.body)
-    except codec.BadPayload as e:
+    except codec.DECODE_ERRORS as e:
         raise ExchangeUnavailable(f"unreadable answer: {e}") from e
 
 

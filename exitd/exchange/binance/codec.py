@@ -22,6 +22,10 @@ class BadPayload(ValueError):
     """A payload that is not what Binance documents; the message says which field."""
 
 
+# What decoding a payload of the wrong shape can raise: callers catch these, never more.
+DECODE_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+
+
 # --- fields -----------------------------------------------------------------------------------
 
 
@@ -216,6 +220,7 @@ def mark_price_update(payload: Payload) -> MarkPrice:
 
 
 __all__ = [
+    "DECODE_ERRORS",
     "BadPayload",
     "algo_order",
     "mark_price_update",

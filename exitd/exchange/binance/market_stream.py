@@ -21,7 +21,7 @@ import orjson
 import structlog
 
 from exitd.exchange.binance.backoff import Backoff
-from exitd.exchange.binance.codec import BadPayload, mark_price_update
+from exitd.exchange.binance.codec import DECODE_ERRORS, BadPayload, mark_price_update
 from exitd.exchange.binance.codec_user import unwrap
 from exitd.exchange.port import MarketEvent, MarkPrice, StreamReset, StreamStale
 
@@ -188,7 +188,7 @@ class BinanceMarketStream:
             if payload.get("e") != "markPriceUpdate":
                 raise BadPayload(f"unexpected event {payload.get('e')!r}")
             return mark_price_update(payload)
-        except (orjson.JSONDecodeError, BadPayload) as e:
+        except DECODE_ERRORS as e:
             log.warning("exchange.bad_frame", stream="market", error=str(e))
             return None
 

@@ -20,7 +20,7 @@ import structlog
 from yarl import URL
 
 from exitd.exchange.binance.backoff import Backoff
-from exitd.exchange.binance.codec import BadPayload
+from exitd.exchange.binance.codec import DECODE_ERRORS
 from exitd.exchange.binance.codec_user import KeyExpired, unwrap, user_events
 from exitd.exchange.binance.rest import Reply, RestClient
 from exitd.exchange.port import Rejected, StreamReset, UserEvent
@@ -139,7 +139,7 @@ def _decode(data: str) -> list[UserEvent | KeyExpired]:
     """A frame's events; a malformed or unknown one is logged and skipped, never raised."""
     try:
         return list(user_events(unwrap(orjson.loads(data))))
-    except (orjson.JSONDecodeError, BadPayload) as e:
+    except DECODE_ERRORS as e:
         log.warning("exchange.bad_frame", stream="user", error=str(e))
         return []
 

@@ -46,7 +46,18 @@ def test_backoff_grows_with_jitter_up_to_its_cap_and_resets() -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    ["not json", "[1, 2]", '{"e": "NEW_THING", "E": 1}', '{"e": "ACCOUNT_UPDATE"}', "{}"],
+    [
+        "not json",
+        "[1, 2]",
+        "{}",
+        '{"e": "NEW_THING", "E": 1}',
+        '{"e": "ACCOUNT_UPDATE"}',
+        '{"e": "ACCOUNT_UPDATE", "E": 1, "a": 5}',
+        '{"e": "ACCOUNT_UPDATE", "E": 1, "a": {"P": [1]}}',
+        '{"e": "ALGO_UPDATE", "E": 1, "T": 1, "o": []}',
+        '{"e": "ORDER_TRADE_UPDATE", "E": 1, "o": {"s": "X", "q": 1.5}}',
+        '{"stream": "k", "data": "x"}',
+    ],
 )
 def test_bad_user_frames_are_logged_and_skipped(frame: str) -> None:
     with capture_logs() as logs:
@@ -57,9 +68,10 @@ def test_bad_user_frames_are_logged_and_skipped(frame: str) -> None:
 def test_bad_market_frames_are_logged_and_skipped() -> None:
     stream = BinanceMarketStream(None, "ws://127.0.0.1:1")  # type: ignore[arg-type]
     with capture_logs() as logs:
-        for frame in ("nope", '{"e": "aggTrade", "s": "BTCUSDT"}', '{"e": "markPriceUpdate"}'):
+        frames = ("nope", '{"e": "aggTrade"}', '{"e": "markPriceUpdate"}', "[]", '{"data": 1}')
+        for frame in frames:
             assert stream._decode(frame) is None
-    assert [entry["event"] for entry in logs] == ["exchange.bad_frame"] * 3
+    assert [entry["event"] for entry in logs] == ["exchange.bad_frame"] * len(frames)
 
 
 @pytest.mark.anyio
