@@ -23,7 +23,7 @@ from exitd.exchange.binance.backoff import Backoff
 from exitd.exchange.binance.codec import DECODE_ERRORS
 from exitd.exchange.binance.codec_user import KeyExpired, unwrap, user_events
 from exitd.exchange.binance.rest import Reply, RestClient
-from exitd.exchange.port import Rejected, StreamReset, UserEvent
+from exitd.exchange.port import OrderUpdate, PositionUpdate, Rejected, StreamReset, UserEvent
 
 log = structlog.get_logger("exitd.exchange")
 EVENTS = "ORDER_TRADE_UPDATE/ACCOUNT_UPDATE/ALGO_UPDATE"
@@ -53,43 +53,37 @@ class UserStream:
         self._backoff = backoff or Backoff()
         self._keepalive_s = keepalive_s
         self._heartbeat_s = heartbeat_s
+        self._keepalive_at = 0.0
 
     async def events(self) -> AsyncIterator[UserEvent]:
         reason = "connected"
         while (ws := await self._connect()) is not None:
+            self._keepalive_at = time.monotonic() + self._keepalive_s
             try:
                 yield StreamReset(reason)
-                reason = "reconnected after the user stream closed"
-                keepalive_at = time.monotonic() + self._keepalive_s
-                while True:
-                    try:
-                        message = await ws.receive(
-                            timeout=max(0.001, keepalive_at - time.monotonic())
-                        )
-                    except TimeoutError:
-                        renewed = await self._keepalive()
-                        if renewed is None:
-                            reason = "listen key lost, created again"
-                            break
-                        keepalive_at = time.monotonic() + (
-                            self._keepalive_s if renewed else KEEPALIVE_RETRY_S
-                        )
-                        continue
-                    if message.type in _CLOSED:
-                        log.warning("exchange.stream_closed", stream="user", code=ws.close_code)
-                        break
-                    if message.type is not aiohttp.WSMsgType.TEXT:
-                        continue
-                    decoded = _decode(message.data)
-                    if any(isinstance(e, KeyExpired) for e in decoded):
-                        log.warning("exchange.listen_key_expired")
-                        reason = "listen key expired, created again"
-                        break
-                    for event in decoded:
-                        assert not isinstance(event, KeyExpired)
+                while isinstance(batch := await self._next(ws), list):
+                    for event in batch:
                         yield event
+                reason = batch
             finally:
                 await ws.close()
+
+    async def _next(self, ws: aiohttp.ClientWebSocketResponse) -> list[UserEvent] | str:
+        """The events of the next frame ([] after a keepalive); a str says why to reconnect."""
+        try:
+            message = await ws.receive(timeout=max(0.001, self._keepalive_at - time.monotonic()))
+        except TimeoutError:
+            return await self._keepalive()
+        if message.type in _CLOSED:
+            log.warning("exchange.stream_closed", stream="user", code=ws.close_code)
+            return "reconnected after the user stream closed"
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            return []
+        decoded = _decode(message.data)
+        if any(isinstance(e, KeyExpired) for e in decoded):
+            log.warning("exchange.listen_key_expired")
+            return "listen key expired, created again"
+        return [e for e in decoded if isinstance(e, OrderUpdate | PositionUpdate)]
 
     async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
         """A listen key and a socket for it, retrying with backoff until both work; None once
@@ -123,16 +117,19 @@ class UserStream:
         log.warning("exchange.listen_key_failed", reason=getattr(outcome, "reason", "no key"))
         return (outcome.retry_after_s or 0.0) if isinstance(outcome, Rejected) else 0.0
 
-    async def _keepalive(self) -> bool | None:
-        """True: extended; False: no answer, try again soon; None: the key is gone."""
+    async def _keepalive(self) -> list[UserEvent] | str:
+        """Extend the key: [] when done or worth another try soon; a str when it is gone."""
         outcome = await self._rest.user_stream("PUT")
-        if isinstance(outcome, Reply):
-            return True
         if isinstance(outcome, Rejected) and outcome.code == INVALID_LISTEN_KEY:
             log.warning("exchange.listen_key_lost")
-            return None
-        log.warning("exchange.keepalive_failed", reason=outcome.reason)
-        return False
+            return "listen key lost, created again"
+        renewed = isinstance(outcome, Reply)
+        if not renewed:
+            log.warning("exchange.keepalive_failed", reason=getattr(outcome, "reason", ""))
+        self._keepalive_at = time.monotonic() + (
+            self._keepalive_s if renewed else KEEPALIVE_RETRY_S
+        )
+        return []
 
 
 def _decode(data: str) -> list[UserEvent | KeyExpired]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import anyio
 import pytest
-from binance_harness import D, pump, rig
+from binance_harness import D, fast_backoff, pump, rig
 
 from exitd.engine.model import OrderSide
+from exitd.exchange.binance.rest import RestClient
+from exitd.exchange.binance.user_stream import UserStream
 from exitd.exchange.port import (
     Accepted,
     MarkPrice,
@@ -21,6 +24,7 @@ from exitd.exchange.port import (
     StreamReset,
     StreamStale,
 )
+from tests.exchange.sim.server_harness import API_KEY, API_SECRET, running
 
 pytestmark = pytest.mark.anyio
 
@@ -149,4 +153,27 @@ async def test_user_stream_reconnects_after_a_drop() -> None:
         assert reset == StreamReset("reconnected after the user stream closed")
         await r.position("ETHUSDT", "SHORT", "0.500", "3000")
         assert position_update("-0.5")(await events.next(lambda e: isinstance(e, PositionUpdate)))
+        tasks.cancel_scope.cancel()
+
+
+async def test_keepalive_finding_the_key_gone_creates_a_new_one() -> None:
+    async with (
+        running() as (_sim, client),
+        aiohttp.ClientSession() as session,
+        anyio.create_task_group() as tasks,
+    ):
+        rest = RestClient(session, client.base, API_KEY, API_SECRET)
+        stream = UserStream(session, rest, _sim.ws_url, keepalive_s=0.2, backoff=fast_backoff())
+        events = pump(tasks, stream.events())
+        assert (await events.next()) == StreamReset("connected")
+        # The key is deleted behind the stream's back: its socket goes silent, no event says so.
+        deleted = await client.call("DELETE", "/fapi/v1/listenKey", signed=False)
+        assert deleted.status == 200
+        assert (await events.next()) == StreamReset("listen key lost, created again")
+        answer = await client.admin(
+            "POST", "/sim/position", {"symbol": "BTCUSDT", "side": "LONG", "qty": "0.010",
+                                      "price": "60000"},
+        )  # fmt: skip
+        assert answer.status == 200
+        assert position_update("0.01")(await events.next(lambda e: isinstance(e, PositionUpdate)))
         tasks.cancel_scope.cancel()
