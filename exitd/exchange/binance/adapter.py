@@ -33,6 +33,7 @@ from exitd.exchange.port import (
     OrderView,
     PositionView,
     QueryOutcome,
+    RateUsage,
     Rejected,
     RejectKind,
     Unknown,
@@ -124,6 +125,11 @@ class BinanceExchange:
             self._session = None
             self._rest_client = None
 
+    @property
+    def usage(self) -> RateUsage | None:
+        """The exchange's latest count of this client's weight and orders (X-MBX-*)."""
+        return None if self._rest_client is None else self._rest_client.last_usage
+
     def _rest(self) -> RestClient:
         if self._rest_client is None:
             self._session = aiohttp.ClientSession()
@@ -183,8 +189,10 @@ class BinanceExchange:
             await rest.read("/fapi/v1/order", {"symbol": symbol, "orderId": str(child_id)}),
             codec.regular_order,
         )
+        if isinstance(child, NotFound):
+            return algo
         if not isinstance(child, OrderView):
-            return child if isinstance(child, Unknown) else algo
+            return child
         return codec.algo_order(outcome.body, filled=child.filled_qty)
 
     async def open_orders(self) -> Sequence[OrderView]:
@@ -203,7 +211,10 @@ class BinanceExchange:
 
     async def mark_price(self, symbol: str) -> MarkPrice:
         outcome = await self._rest().read("/fapi/v1/premiumIndex", {"symbol": symbol}, signed=False)
-        return _decoded(outcome, codec.premium_index)
+        mark = _decoded(outcome, codec.premium_index)
+        if mark.price <= 0:  # a symbol with no mark yet (the sim before its first price)
+            raise ExchangeUnavailable(f"{symbol}: no mark price")
+        return mark
 
     # --- streams --------------------------------------------------------------------------------
 

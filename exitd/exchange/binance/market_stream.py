@@ -29,6 +29,7 @@ log = structlog.get_logger("exitd.exchange")
 _CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
            aiohttp.WSMsgType.ERROR)  # fmt: skip
 _IDLE_WAIT_S = 60.0  # nothing subscribed: wake now and then anyway
+HANDSHAKE_TIMEOUT_S = 10.0  # the session's own default would wait 5 minutes
 
 
 def stream_name(symbol: str) -> str:
@@ -98,7 +99,8 @@ class BinanceMarketStream:
         None once the exchange (its session) is closed: the stream ends."""
         while not self._session.closed:
             try:
-                ws = await self._session.ws_connect(self._url, heartbeat=self._heartbeat_s)
+                with anyio.fail_after(HANDSHAKE_TIMEOUT_S):
+                    ws = await self._session.ws_connect(self._url, heartbeat=self._heartbeat_s)
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
                 log.warning("exchange.stream_connect_failed", stream="market",
                             error=type(e).__name__)  # fmt: skip

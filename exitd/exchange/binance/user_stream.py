@@ -22,6 +22,7 @@ from yarl import URL
 from exitd.exchange.binance.backoff import Backoff
 from exitd.exchange.binance.codec import DECODE_ERRORS
 from exitd.exchange.binance.codec_user import KeyExpired, unwrap, user_events
+from exitd.exchange.binance.market_stream import HANDSHAKE_TIMEOUT_S
 from exitd.exchange.binance.rest import Reply, RestClient
 from exitd.exchange.port import OrderUpdate, PositionUpdate, Rejected, StreamReset, UserEvent
 
@@ -93,7 +94,8 @@ class UserStream:
             if isinstance(key, str):
                 url = URL(self._url).with_query(listenKey=key, events=EVENTS)
                 try:
-                    ws = await self._session.ws_connect(url, heartbeat=self._heartbeat_s)
+                    with anyio.fail_after(HANDSHAKE_TIMEOUT_S):
+                        ws = await self._session.ws_connect(url, heartbeat=self._heartbeat_s)
                 except (aiohttp.ClientError, OSError, TimeoutError) as e:
                     # str(e) would carry the URL, and with it the key.
                     log.warning("exchange.stream_connect_failed", stream="user",

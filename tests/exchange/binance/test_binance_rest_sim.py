@@ -47,6 +47,7 @@ async def test_regular_order_place_query_cancel() -> None:
         assert placed.order.state is OrderState.NEW and not placed.order.conditional
         assert placed.order.price == D("59000") and placed.order.quantity == D("0.002")
         assert placed.usage is not None and placed.usage.orders_10s == 1
+        assert r.exchange.usage == placed.usage
         found = await r.exchange.query("BTCUSDT", "xd-lim-1", conditional=False)
         assert isinstance(found, OrderView) and found.exchange_id == placed.order.exchange_id
         cancelled = await r.exchange.cancel("BTCUSDT", "xd-lim-1", conditional=False)
@@ -138,6 +139,8 @@ async def test_positions_filters_and_mark_price() -> None:
         filters = await r.exchange.symbol_filters()
         assert filters["BTCUSDT"] == SymbolFilters(D("0.1"), D("0.001"), D("0.001"), D("10"))
         assert set(filters) == {"BTCUSDT", "ETHUSDT"}
+        with pytest.raises(ExchangeUnavailable):
+            await r.exchange.mark_price("BTCUSDT")  # no price yet: zeros on the wire
         await r.price("BTCUSDT", "61234.5")
         mark = await r.exchange.mark_price("BTCUSDT")
         assert (mark.symbol, mark.price) == ("BTCUSDT", D("61234.5"))
