@@ -130,8 +130,11 @@ class BinanceMarketStream:
                     message = await ws.receive()
                     if message.type in _CLOSED:
                         return False
-                    if _answer_id(message.data) == request_id:
-                        return True
+                    answer = _answer(message.data)
+                    if answer is not None:
+                        self._answered(answer)  # a concurrent subscribe() may wait for its own
+                        if answer.get("id") == request_id:
+                            return True  # a refusal is logged; reconnecting would not fix it
         except (aiohttp.ClientError, ConnectionError, TimeoutError) as e:
             log.warning("exchange.stream_subscribe_failed", stream="market",
                         error=type(e).__name__)  # fmt: skip
@@ -182,11 +185,11 @@ class BinanceMarketStream:
 
     def _decode(self, data: str) -> MarkPrice | None:
         try:
-            message = orjson.loads(data)
-            if isinstance(message, dict) and "id" in message and "stream" not in message:
-                self._answered(message)
+            answer = _answer(data)
+            if answer is not None:
+                self._answered(answer)
                 return None
-            payload = unwrap(message)
+            payload = unwrap(orjson.loads(data))
             if payload.get("e") != "markPriceUpdate":
                 raise BadPayload(f"unexpected event {payload.get('e')!r}")
             return mark_price_update(payload)
@@ -228,12 +231,15 @@ def _request_frame(method: str, symbols: list[str], request_id: int) -> str:
     return orjson.dumps({"method": method, "params": params, "id": request_id}).decode()
 
 
-def _answer_id(data: Any) -> Any:
+def _answer(data: Any) -> dict[str, Any] | None:
+    """A request's answer frame (`{"result"|"error", "id"}`), else None."""
     try:
         message = orjson.loads(data)
     except (orjson.JSONDecodeError, TypeError):
         return None
-    return message.get("id") if isinstance(message, dict) else None
+    if isinstance(message, dict) and "id" in message and "stream" not in message:
+        return message
+    return None
 
 
 __all__ = ["BinanceMarketStream", "stream_name"]
