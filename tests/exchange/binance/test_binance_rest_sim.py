@@ -67,8 +67,8 @@ async def test_conditional_order_goes_to_the_algo_endpoints() -> None:
         assert view.conditional and view.type == "STOP_MARKET" and view.reduce_only
         assert (view.state, view.trigger_price) == (OrderState.NEW, D("58000"))
         ledger = await r.admin("GET", "/sim/ledger")
-        assert [o["client_order_id"] for o in ledger["symbols"]["BTCUSDT"]["orders"]
-                if o["client_order_id"] == "xd-sl-1"]  # fmt: skip
+        orders = ledger["symbols"]["BTCUSDT"]["orders"]
+        assert any(o["client_order_id"] == "xd-sl-1" for o in orders)
         found = await r.exchange.query("BTCUSDT", "xd-sl-1", conditional=True)
         assert isinstance(found, OrderView) and found.exchange_id == view.exchange_id
         cancelled = await r.exchange.cancel("BTCUSDT", "xd-sl-1", conditional=True)
