@@ -1,0 +1,170 @@
+"""Signed REST calls to Binance USD-M over one aiohttp session (binance-usdm.md §2, §3).
+
+Every parameter travels in the query string, signed as sent (the official SDK's way);
+`timestamp` comes from the local clock plus a server-time offset measured at start and again
+after a CLOCK refusal. A write is sent once, whatever happens: its answer is classified and
+returned. A read is retried a few times when its answer is unknown (and once after a clock
+resync). Logs name the method and path only, never the query, signature or key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import anyio
+import orjson
+import structlog
+from yarl import URL
+
+from exitd.exchange.binance.errors import Answer, classify, is_error, usage_of
+from exitd.exchange.binance.signing import signed_query
+from exitd.exchange.port import RateUsage, Rejected, RejectKind, Unknown
+
+log = structlog.get_logger("exitd.exchange")
+
+READ_ATTEMPTS = 3
+READ_BACKOFF_S = 0.2
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A successful answer: its JSON body and the rate counters that came with it."""
+
+    body: Any
+    usage: RateUsage | None
+
+
+Outcome = Reply | Rejected | Unknown
+
+
+class RestClient:
+    """Binance's REST API for one key; owns the server-time offset."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        rest_url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        recv_window_ms: int = 5000,
+        clock: Callable[[], int] = wall_clock_ms,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._base = rest_url.rstrip("/")
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._recv_window_ms = recv_window_ms
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._offset_ms: int | None = None
+        self.last_usage: RateUsage | None = None
+
+    async def sync_time(self) -> bool:
+        """Measure server time − local time (mid-point of the round trip)."""
+        sent = self._clock()
+        outcome = await self._send("GET", "/fapi/v1/time", "", key=False)
+        received = self._clock()
+        if not isinstance(outcome, Reply) or not isinstance(outcome.body, dict):
+            log.warning("exchange.time_sync_failed", reason=_why(outcome))
+            return False
+        server = outcome.body.get("serverTime")
+        if not isinstance(server, int):
+            log.warning("exchange.time_sync_failed", reason="no serverTime")
+            return False
+        self._offset_ms = server - (sent + received) // 2
+        log.info("exchange.time_synced", offset_ms=self._offset_ms)
+        return True
+
+    async def write(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
+        """A signed request that changes something: sent exactly once."""
+        return await self._signed(method, path, params)
+
+    async def read(
+        self, path: str, params: Mapping[str, str] | None = None, *, signed: bool = True
+    ) -> Outcome:
+        """A GET, retried while its answer is unknown, and once after a clock resync."""
+        outcome: Outcome = Unknown("not sent")
+        resynced = False
+        for attempt in range(READ_ATTEMPTS):
+            if signed:
+                outcome = await self._signed("GET", path, params or {})
+            else:
+                outcome = await self._send("GET", path, _query(params or {}), key=False)
+            if isinstance(outcome, Rejected) and outcome.kind is RejectKind.CLOCK and not resynced:
+                resynced = True  # _signed resynced already; one more try with the new offset
+                continue
+            if not isinstance(outcome, Unknown):
+                return outcome
+            if attempt + 1 < READ_ATTEMPTS:
+                await anyio.sleep(READ_BACKOFF_S * 2**attempt)
+        return outcome
+
+    async def user_stream(self, method: str, params: Mapping[str, str] | None = None) -> Outcome:
+        """The listenKey endpoints: API key, no signature (USER_STREAM)."""
+        return await self._send(method, "/fapi/v1/listenKey", _query(params or {}), key=True)
+
+    async def _signed(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
+        if self._offset_ms is None:
+            await self.sync_time()
+        items = dict(params)
+        items["recvWindow"] = str(self._recv_window_ms)
+        items["timestamp"] = str(self._clock() + (self._offset_ms or 0))
+        outcome = await self._send(method, path, signed_query(items, self._api_secret), key=True)
+        if isinstance(outcome, Rejected) and outcome.kind is RejectKind.CLOCK:
+            await self.sync_time()
+        return outcome
+
+    async def _send(self, method: str, path: str, query: str, *, key: bool) -> Outcome:
+        url = URL(f"{self._base}{path}" + (f"?{query}" if query else ""), encoded=True)
+        headers = {"X-MBX-APIKEY": self._api_key} if key else {}
+        try:
+            async with self._session.request(
+                method, url, headers=headers, timeout=self._timeout
+            ) as response:
+                raw = await response.read()
+                answer = Answer(response.status, _parse(raw), dict(response.headers))
+        except aiohttp.ClientConnectorError as e:
+            # No connection was made, so nothing was sent: a definite, retriable failure.
+            log.warning("exchange.connect_failed", method=method, path=path, error=type(e).__name__)
+            return Rejected(RejectKind.OTHER, f"connect failed: {type(e).__name__}")
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.warning("exchange.request_failed", method=method, path=path, error=type(e).__name__)
+            return Unknown(f"{method} {path}: {type(e).__name__}")
+        usage = usage_of(answer.headers)
+        if usage is not None:
+            self.last_usage = usage
+        if not is_error(answer):
+            return Reply(answer.body, usage)
+        outcome = classify(answer)
+        log.info("exchange.refused", method=method, path=path, outcome=type(outcome).__name__,
+                 reason=_why(outcome))  # fmt: skip
+        return outcome
+
+
+def _query(params: Mapping[str, str]) -> str:
+    return urlencode(params)
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _why(outcome: Outcome) -> str:
+    return "ok" if isinstance(outcome, Reply) else outcome.reason
+
+
+__all__ = ["Outcome", "Reply", "RestClient", "wall_clock_ms"]
