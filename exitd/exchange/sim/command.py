@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--prices", metavar="FILE", help="replay this price file")
     source.add_argument("--walk", type=int, metavar="SEED", help="a seeded random walk")
     parser.add_argument(
+        "--marks",
+        metavar="FILE",
+        help="with --prices: a mark price file replayed beside it (default: the mark is the "
+        "last trade, pushed every second as Binance does)",
+    )
+    parser.add_argument(
         "--speed",
         type=float,
         default=1.0,
@@ -56,7 +62,12 @@ def _source(args: argparse.Namespace, symbols: list[str]) -> PriceSource:
         if args.speed < 0:
             raise ValueError("--speed must be 0 (as fast as possible) or positive")
         open_price_file(args.prices)  # refuse an unreadable file before serving
-        return FileReplay(args.prices, infer_symbol(args.prices, symbols), args.speed)
+        if args.marks:
+            open_price_file(args.marks)
+        symbol = infer_symbol(args.prices, symbols)
+        return FileReplay(args.prices, symbol, args.speed, marks=args.marks)
+    if args.marks:
+        raise ValueError("--marks needs --prices (the trades beside the marks)")
     if args.walk is not None:
         return RandomWalk(args.walk)
     return NoPrices()

@@ -12,7 +12,7 @@ excepted: those refuse any peer that is not loopback).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -24,6 +24,7 @@ from exitd.exchange.sim.admin import admin_routes
 from exitd.exchange.sim.endpoints import serve
 from exitd.exchange.sim.faults import Faults, faults_middleware
 from exitd.exchange.sim.limits import RateLimiter, RateLimits
+from exitd.exchange.sim.mark_cadence import MarkCadence
 from exitd.exchange.sim.payloads_account import AccountView, PositionView
 from exitd.exchange.sim.symbols import SYMBOLS, SymbolSpec
 
@@ -45,6 +46,10 @@ class HubPort(Protocol):
     def listen_keys(self) -> ListenKeysPort: ...
     def routes(self) -> list[web.RouteDef]: ...
     def publish_price(self, symbol: str, price: Decimal, time_ms: int) -> None: ...
+    def publish_trade(self, symbol: str, price: Decimal, time_ms: int) -> None: ...
+    def publish_mark(
+        self, symbol: str, mark: Decimal, time_ms: int, cadences: Collection[MarkCadence]
+    ) -> None: ...
     def publish_account(
         self, events: Sequence[AccountEvent], account: SimAccount, time_ms: int
     ) -> None: ...
@@ -149,10 +154,35 @@ class SimExchange:
     # --- prices and events ----------------------------------------------------------------------
 
     def push_price(self, symbol: str, price: Decimal, time_ms: int) -> list[AccountEvent]:
-        """The one path every price takes: matching, market streams, then user data."""
+        """A trade at `price` that is also the mark, every stream at once (POST /sim/price):
+        matching, market streams, then user data."""
         self.check(symbol)
         events = self.account.set_price(symbol, price, time_ms)
         self.hub.publish_price(symbol, price, time_ms)
+        self.publish(events, time_ms)
+        return events
+
+    def push_trade(self, symbol: str, price: Decimal, time_ms: int) -> list[AccountEvent]:
+        """A trade only; the mark follows on its own schedule (`push_mark`). The first trade
+        of a symbol without a mark sets the mark too, so orders have a price to check."""
+        self.check(symbol)
+        mark = price if self.mark_price(symbol) is None else None
+        events = self.account.move_price(symbol, time_ms, trade=price, mark=mark)
+        self.hub.publish_trade(symbol, price, time_ms)
+        self.publish(events, time_ms)
+        return events
+
+    def push_mark(
+        self,
+        symbol: str,
+        mark: Decimal,
+        time_ms: int,
+        cadences: Collection[MarkCadence] = tuple(MarkCadence),
+    ) -> list[AccountEvent]:
+        """A mark only, to the mark streams of `cadences` (MARK_PRICE orders may trigger)."""
+        self.check(symbol)
+        events = self.account.move_price(symbol, time_ms, mark=mark)
+        self.hub.publish_mark(symbol, mark, time_ms, cadences)
         self.publish(events, time_ms)
         return events
 
@@ -179,6 +209,10 @@ class SimExchange:
     def mark_price(self, symbol: str) -> Decimal | None:
         market = self.account.markets.get(symbol)
         return None if market is None else market.mark_price
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        market = self.account.markets.get(symbol)
+        return None if market is None else market.trade_price
 
     def account_view(self, now_ms: int) -> AccountView:
         positions = tuple(

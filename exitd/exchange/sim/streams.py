@@ -12,8 +12,9 @@ silent, as on Binance; names are matched exactly (Binance's are lower-case symbo
 Publishing is called synchronously from request handlers and must never block them: each
 connection has a bounded outbox drained by its own writer task, and a client that lets its
 outbox fill is disconnected (close 1008) rather than stalling the exchange or growing
-memory. The sim's mark moves only when a price is pushed, so `@markPrice` and
-`@markPrice@1s` are sent on every price change, not on Binance's 3 s / 1 s cadence.
+memory. A price source (prices.py) pushes trades as they come and marks on Binance's
+schedule: `@markPrice` every 3 s, `@markPrice@1s` every second; POST /sim/price moves both
+and pushes every stream at once, so tests stay tick-synchronous.
 
 Limits as Binance's: 10 incoming messages per second (counted over data frames; pings are
 answered inside aiohttp and not counted) then disconnect, 1024 streams per connection, a
@@ -27,7 +28,7 @@ import asyncio
 import secrets
 import string
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -39,6 +40,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from exitd.exchange.sim import errors
 from exitd.exchange.sim import events as enc
 from exitd.exchange.sim.account import AccountEvent, SimAccount
+from exitd.exchange.sim.mark_cadence import MarkCadence
 from exitd.exchange.sim.stream_requests import Subscriptions, answer_request
 from exitd.exchange.sim.user_data import Encoded, UserDataFeed
 
@@ -210,15 +212,27 @@ class StreamHub:
         ]
 
     def publish_price(self, symbol: str, price: Decimal, time_ms: int) -> None:
-        """One tick of `symbol` to whoever listens: mark price, a trade and the book ticker."""
+        """One tick of `symbol` that moves trade and mark alike: every mark stream at once,
+        a trade and the book ticker."""
+        self.publish_mark(symbol, price, time_ms, tuple(MarkCadence))
+        self.publish_trade(symbol, price, time_ms)
+
+    def publish_mark(
+        self, symbol: str, mark: Decimal, time_ms: int, cadences: Collection[MarkCadence]
+    ) -> None:
+        """A mark of `symbol` to the mark streams of `cadences` (its own and the arrays)."""
         low = symbol.lower()
-        mark = enc.mark_price_update(symbol, price, time_ms)
-        self._marks[symbol] = mark
-        self._publish(f"{low}@markPrice", lambda: mark)
-        self._publish(f"{low}@markPrice@1s", lambda: mark)
+        update = enc.mark_price_update(symbol, mark, time_ms)
+        self._marks[symbol] = update
         marks = lambda: list(self._marks.values())  # noqa: E731
-        self._publish("!markPrice@arr", marks)
-        self._publish("!markPrice@arr@1s", marks)
+        for cadence in cadences:
+            suffix = cadence.stream_suffix()
+            self._publish(f"{low}@markPrice{suffix}", lambda: update)
+            self._publish(f"!markPrice@arr{suffix}", marks)
+
+    def publish_trade(self, symbol: str, price: Decimal, time_ms: int) -> None:
+        """A trade of `symbol` at `price`: aggTrade and the book ticker around it."""
+        low = symbol.lower()
         self._agg_id += 1
         agg, trade_id = self._agg_id, self._agg_id
         self._publish(
