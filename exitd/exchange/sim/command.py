@@ -18,6 +18,7 @@ import anyio
 
 from exitd.exchange.sim.prices import FileReplay, NoPrices, PriceSource, RandomWalk, infer_symbol
 from exitd.exchange.sim.server import DEFAULT_SYMBOLS, SimExchange
+from exitd.exchange.sim.symbol_data import MAX_SYNTHETIC
 from exitd.exchange.sim.symbols import SYMBOLS
 from exitd.price_files import PriceFileError, open_price_file
 
@@ -42,11 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols to list"
     )
+    parser.add_argument(
+        "--synthetic-symbols",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list N synthetic symbols SYN0001USDT… (plausible filters, for scale tests)",
+    )
     parser.add_argument("--api-key", help="the API key to accept (default: generated)")
     parser.add_argument("--api-secret", help="its secret (default: generated)")
 
 
-def _symbols(text: str) -> list[str]:
+def _symbols(text: str, synthetic: int) -> list[str]:
     names = [s.strip().upper() for s in text.split(",") if s.strip()]
     unknown = [s for s in names if s not in SYMBOLS]
     if unknown or not names:
@@ -54,6 +62,8 @@ def _symbols(text: str) -> list[str]:
         raise ValueError(
             f"--symbols: unknown {unknown or 'none given'}; the simulator lists {listed}"
         )
+    if not 0 <= synthetic <= MAX_SYNTHETIC:
+        raise ValueError(f"--synthetic-symbols: 0 to {MAX_SYNTHETIC}, got {synthetic}")
     return names
 
 
@@ -76,14 +86,20 @@ def _source(args: argparse.Namespace, symbols: list[str]) -> PriceSource:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Exit 0 after a signal; 2 on bad arguments (said on `err`)."""
     try:
-        symbols = _symbols(args.symbols)
+        symbols = _symbols(args.symbols, args.synthetic_symbols)
         source = _source(args, symbols)
     except (ValueError, PriceFileError) as e:
         print(f"exitd sim: {e}", file=err)
         return 2
     api_key = args.api_key or secrets.token_hex(32)
     api_secret = args.api_secret or secrets.token_hex(32)
-    exchange = SimExchange(api_key=api_key, api_secret=api_secret, symbols=symbols, port=args.port)
+    exchange = SimExchange(
+        api_key=api_key,
+        api_secret=api_secret,
+        symbols=symbols,
+        port=args.port,
+        synthetic_symbols=args.synthetic_symbols,
+    )
     try:
         anyio.run(_serve, exchange, source, out)
     except OSError as e:

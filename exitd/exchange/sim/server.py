@@ -26,7 +26,7 @@ from exitd.exchange.sim.faults import Faults, faults_middleware
 from exitd.exchange.sim.limits import RateLimiter, RateLimits
 from exitd.exchange.sim.mark_cadence import MarkCadence
 from exitd.exchange.sim.payloads_account import AccountView, PositionView
-from exitd.exchange.sim.symbols import SYMBOLS, SymbolSpec
+from exitd.exchange.sim.symbols import SYMBOLS, SymbolSpec, add_synthetic_symbols
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT")
 DEFAULT_LEVERAGE = 20
@@ -84,12 +84,16 @@ class SimExchange:
         hub: HubPort | None = None,
         wallet_balance: Decimal = Decimal(10_000),
         fault_seed: int = 0,
+        synthetic_symbols: int = 0,
     ) -> None:
         unknown = [s for s in symbols if s not in SYMBOLS]
         if unknown or not symbols:
             raise ValueError(f"symbols not listed by the simulator: {unknown or 'none given'}")
+        if synthetic_symbols < 0:
+            raise ValueError(f"synthetic_symbols must be 0 or more, got {synthetic_symbols}")
+        synthetic = add_synthetic_symbols(synthetic_symbols)
         self.clock = clock
-        self.symbols = tuple(symbols)
+        self.symbols = tuple(dict.fromkeys([*symbols, *synthetic]))
         self.api_key = api_key
         self.secrets = {api_key: api_secret}
         self.port = port

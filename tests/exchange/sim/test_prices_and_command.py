@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import signal
 import subprocess
@@ -170,6 +171,10 @@ def test_sim_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "--symbols", "NOPEUSDT"]) == 2
     assert "NOPEUSDT" in capsys.readouterr().err
     assert main(["sim", "--prices", "/nonexistent.csv"]) == 2
+    assert main(["sim", "--synthetic-symbols", "-1"]) == 2
+    assert "--synthetic-symbols" in capsys.readouterr().err
+    assert main(["sim", "--walk", "1", "--marks", "/x.csv"]) == 2
+    assert "--marks needs --prices" in capsys.readouterr().err
 
 
 def _signed_get(base: str, path: str, key: str, secret: str) -> Any:
@@ -182,8 +187,9 @@ def _signed_get(base: str, path: str, key: str, secret: str) -> Any:
 
 def test_exitd_sim_serves_until_sigint() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = ["sim", "--walk", "1", "--api-key", "abc", "--synthetic-symbols", "200"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "exitd.cli", "sim", "--walk", "1", "--api-key", "abc"],
+        [sys.executable, "-m", "exitd.cli", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -197,6 +203,9 @@ def test_exitd_sim_serves_until_sigint() -> None:
         assert key_line[-1] == "abc" and len(secret_line[-1]) == 64
         assert lines["WEBSOCKET"].startswith("ws://127.0.0.1:")
         assert _signed_get(lines["REST"], "/fapi/v2/balance", "abc", secret_line[-1]) == 200
+        with urlopen(f"{lines['REST']}/fapi/v1/exchangeInfo", timeout=5) as response:
+            listed = [s["symbol"] for s in json.load(response)["symbols"]]
+        assert len(listed) == 202 and listed[-1] == "SYN0200USDT"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     finally:
