@@ -50,6 +50,7 @@ from aiohttp import web
 
 from exitd.exchange.sim import errors
 from exitd.exchange.sim.endpoints import error_response, json_response
+from exitd.exchange.sim.numbers import MAX_FIELDS
 
 if TYPE_CHECKING:
     from exitd.exchange.sim.server import SimExchange
@@ -59,7 +60,7 @@ ERROR_KINDS: dict[str, tuple[int, dict[str, Any]]] = {
     "service_unavailable": (503, {"code": -1001, "msg": "Service Unavailable."}),
 }
 MAX_LATENCY_MS = 600_000  # ten minutes: longer is a hang, not a latency
-MAX_FIELDS = 1000  # parameters a request may carry; more is refused, never parsed
+MAX_FAULT_S = 86_400.0  # a storm or a refusal longer than a day is a typo
 UNKNOWN_ANSWERS: dict[str, dict[str, Any]] = {
     "timeout": errors.error_body(errors.TIMEOUT.error()),
     "unknown_error": {
@@ -166,8 +167,12 @@ def parse_faults(body: object) -> FaultPlan:
         symbol_latency_ms=by_symbol,
         errors=_rate_faults(body, "errors", "kind", ERROR_KINDS),
         unknown_status=_rate_faults(body, "unknown_status", "answer", UNKNOWN_ANSWERS),
-        rate_limit_storm_s=_number(body.get("rate_limit_storm_s", 0), "rate_limit_storm_s"),
-        refuse_websockets_s=_number(body.get("refuse_websockets_s", 0), "refuse_websockets_s"),
+        rate_limit_storm_s=_number(
+            body.get("rate_limit_storm_s", 0), "rate_limit_storm_s", upper=MAX_FAULT_S
+        ),
+        refuse_websockets_s=_number(
+            body.get("refuse_websockets_s", 0), "refuse_websockets_s", upper=MAX_FAULT_S
+        ),
         **flags,
     )
 

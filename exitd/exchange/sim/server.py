@@ -23,8 +23,10 @@ from exitd.exchange.sim.account import AccountEvent, SimAccount
 from exitd.exchange.sim.admin import admin_routes
 from exitd.exchange.sim.endpoints import serve
 from exitd.exchange.sim.faults import Faults, faults_middleware
+from exitd.exchange.sim.guard import GuardedRunner, guard_middleware
 from exitd.exchange.sim.limits import RateLimiter, RateLimits
 from exitd.exchange.sim.mark_cadence import MarkCadence
+from exitd.exchange.sim.numbers import BODY_TIMEOUT_S, MAX_BODY_BYTES
 from exitd.exchange.sim.payloads_account import AccountView, PositionView
 from exitd.exchange.sim.symbols import SYMBOLS, SymbolSpec, add_synthetic_symbols
 
@@ -85,6 +87,7 @@ class SimExchange:
         wallet_balance: Decimal = Decimal(10_000),
         fault_seed: int = 0,
         synthetic_symbols: int = 0,
+        body_timeout_s: float = BODY_TIMEOUT_S,
     ) -> None:
         unknown = [s for s in symbols if s not in SYMBOLS]
         if unknown or not symbols:
@@ -99,6 +102,7 @@ class SimExchange:
         self.port = port
         self._limits = limits
         self._wallet_balance = wallet_balance
+        self._body_timeout_s = body_timeout_s
         self.hub: HubPort = hub if hub is not None else _real_hub(clock, self.symbols)
         self.faults = Faults(seed=fault_seed)
         self._runner: web.AppRunner | None = None
@@ -111,7 +115,10 @@ class SimExchange:
         self.app = self._build_app()
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[faults_middleware(self)])
+        app = web.Application(
+            middlewares=[guard_middleware(self._body_timeout_s), faults_middleware(self)],
+            client_max_size=MAX_BODY_BYTES,
+        )
         for group in (routes_market, routes_trade, routes_algo, routes_account):
             for endpoint in group.ENDPOINTS:
                 app.router.add_route(endpoint.method, endpoint.path, serve(self, endpoint))
@@ -123,7 +130,7 @@ class SimExchange:
 
     async def start(self) -> None:
         """Listen on 127.0.0.1:`port` (0: a free port, then `port` is the one bound)."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = GuardedRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, HOST, self.port)
         await site.start()
