@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 ANSWER_WITHIN_S = 5.0
 BODY_TIMEOUT_S = 0.5
 HUGE_INT = "1" * 5000
-POSITION_AS_NUMBER = b'{"symbol":"BTCUSDT","side":"LONG","qty":1' + b"0" * 25 + b',"price":"65000"}'
+POSITION_AS_NUMBER = b'{"symbol":"BTCUSDT","side":"LONG","price":"65000","qty":1' + b"0" * 25 + b"}"
 DEEP = "[" * 5000 + "]" * 5000
 
 
