@@ -80,11 +80,10 @@ async def mark_schedule(ex: SimExchange, interval_s: float = MARK_INTERVAL_S) ->
     started = time.monotonic()
     for second in itertools.count(1):
         await anyio.sleep(max(0.0, started + second * interval_s - time.monotonic()))
-        now, cadences = ex.clock(), due(second)
-        for symbol in ex.symbols:
-            last = ex.last_price(symbol)
-            if last is not None:
-                ex.push_mark(symbol, last, now, cadences)
+        traded = {s: ex.last_price(s) for s in ex.symbols}
+        marks = {s: last for s, last in traded.items() if last is not None}
+        if marks:
+            ex.push_marks(marks, ex.clock(), due(second))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ excepted: those refuse any peer that is not loopback).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -49,8 +49,8 @@ class HubPort(Protocol):
     def routes(self) -> list[web.RouteDef]: ...
     def publish_price(self, symbol: str, price: Decimal, time_ms: int) -> None: ...
     def publish_trade(self, symbol: str, price: Decimal, time_ms: int) -> None: ...
-    def publish_mark(
-        self, symbol: str, mark: Decimal, time_ms: int, cadences: Collection[MarkCadence]
+    def publish_marks(
+        self, marks: Mapping[str, Decimal], time_ms: int, cadences: Collection[MarkCadence]
     ) -> None: ...
     def publish_account(
         self, events: Sequence[AccountEvent], account: SimAccount, time_ms: int
@@ -191,9 +191,25 @@ class SimExchange:
         cadences: Collection[MarkCadence] = tuple(MarkCadence),
     ) -> list[AccountEvent]:
         """A mark only, to the mark streams of `cadences` (MARK_PRICE orders may trigger)."""
-        self.check(symbol)
-        events = self.account.move_price(symbol, time_ms, mark=mark)
-        self.hub.publish_mark(symbol, mark, time_ms, cadences)
+        return self.push_marks({symbol: mark}, time_ms, cadences)
+
+    def push_marks(
+        self,
+        marks: Mapping[str, Decimal],
+        time_ms: int,
+        cadences: Collection[MarkCadence] = tuple(MarkCadence),
+    ) -> list[AccountEvent]:
+        """Many symbols' marks at one instant: matching per symbol, then the mark streams
+        (each `!markPrice@arr` once, as Binance sends one array per interval), then user
+        data."""
+        for symbol in marks:
+            self.check(symbol)
+        events = [
+            event
+            for symbol, mark in marks.items()
+            for event in self.account.move_price(symbol, time_ms, mark=mark)
+        ]
+        self.hub.publish_marks(marks, time_ms, cadences)
         self.publish(events, time_ms)
         return events
 

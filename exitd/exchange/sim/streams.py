@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -160,21 +160,22 @@ class StreamHub:
     def publish_price(self, symbol: str, price: Decimal, time_ms: int) -> None:
         """One tick of `symbol` that moves trade and mark alike: every mark stream at once,
         a trade and the book ticker."""
-        self.publish_mark(symbol, price, time_ms, tuple(MarkCadence))
+        self.publish_marks({symbol: price}, time_ms, tuple(MarkCadence))
         self.publish_trade(symbol, price, time_ms)
 
-    def publish_mark(
-        self, symbol: str, mark: Decimal, time_ms: int, cadences: Collection[MarkCadence]
+    def publish_marks(
+        self, marks: Mapping[str, Decimal], time_ms: int, cadences: Collection[MarkCadence]
     ) -> None:
-        """A mark of `symbol` to the mark streams of `cadences` (its own and the arrays)."""
-        low = symbol.lower()
-        update = enc.mark_price_update(symbol, mark, time_ms)
-        self._marks[symbol] = update
-        marks = lambda: list(self._marks.values())  # noqa: E731
+        """Marks to the streams of `cadences`: each symbol's own, then each array once."""
+        for symbol, mark in marks.items():
+            update = enc.mark_price_update(symbol, mark, time_ms)
+            self._marks[symbol] = update
+            for cadence in cadences:
+                name = f"{symbol.lower()}@markPrice{cadence.stream_suffix()}"
+                self._publish(name, _constant(update))
+        every = lambda: list(self._marks.values())  # noqa: E731
         for cadence in cadences:
-            suffix = cadence.stream_suffix()
-            self._publish(f"{low}@markPrice{suffix}", lambda: update)
-            self._publish(f"!markPrice@arr{suffix}", marks)
+            self._publish(f"!markPrice@arr{cadence.stream_suffix()}", every)
 
     def publish_trade(self, symbol: str, price: Decimal, time_ms: int) -> None:
         """A trade of `symbol` at `price`: aggTrade and the book ticker around it."""
@@ -330,6 +331,10 @@ class StreamHub:
     def _forget(self, client: _Client) -> None:
         self._clients.discard(client)
         self._unindex(client, client.subs.names())
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
 
 
 def _initial_subscriptions(request: web.Request, subs: Subscriptions) -> None:

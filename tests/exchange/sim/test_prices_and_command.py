@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from decimal import Decimal as D
 from itertools import islice
@@ -89,10 +89,10 @@ class _Hub:
     def publish_trade(self, symbol: str, price: Decimal, time_ms: int) -> None:
         self.trades.append((symbol, price))
 
-    def publish_mark(
-        self, symbol: str, mark: Decimal, time_ms: int, cadences: Collection[MarkCadence]
+    def publish_marks(
+        self, marks: Mapping[str, Decimal], time_ms: int, cadences: Collection[MarkCadence]
     ) -> None:
-        self.marks.append((symbol, mark, tuple(cadences)))
+        self.marks += [(symbol, mark, tuple(cadences)) for symbol, mark in marks.items()]
 
     def publish_account(self, events: Any, account: Any, time_ms: int) -> None:
         pass

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import anyio
+import orjson
 import pytest
 from server_harness import running
+from websockets.asyncio.client import connect
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.sim.book import AlgoStatus, BookOrder, SimOrderType, Trade, WorkingType
+from exitd.exchange.sim.mark_cadence import MarkCadence
 from exitd.exchange.sim.matching import SymbolMarket
 
 pytestmark = pytest.mark.anyio
@@ -107,3 +111,35 @@ async def test_server_trade_and_mark_paths_trigger_by_working_type() -> None:
                                     signed=False)  # fmt: skip
         assert D(ticker.body["price"]) == D(63900)
         assert D(premium.body["markPrice"]) == D(63950)
+
+
+async def test_trades_and_marks_reach_their_own_streams() -> None:
+    async with running() as (ex, _client):
+        url = (f"{ex.ws_url}/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice/"
+               "btcusdt@markPrice@1s/!markPrice@arr@1s")  # fmt: skip
+        async with connect(url) as ws:
+
+            async def next_frames(count: int) -> list[tuple[str, object]]:
+                frames = []
+                with anyio.fail_after(5):
+                    for _ in range(count):
+                        frame = orjson.loads(await ws.recv())
+                        data = frame["data"]
+                        price = data[0]["p"] if isinstance(data, list) else data["p"]
+                        frames.append((frame["stream"], price))
+                return frames
+
+            ex.push_trade("BTCUSDT", D("65000.1"), ex.clock())
+            ex.push_trade("BTCUSDT", D("65000.2"), ex.clock())
+            ex.push_mark("BTCUSDT", D("64999.9"), ex.clock(), (MarkCadence.EVERY_1S,))
+            ex.push_mark("BTCUSDT", D("64999.8"), ex.clock())
+            frames = await next_frames(7)
+        assert frames == [
+            ("btcusdt@aggTrade", "65000.10"),
+            ("btcusdt@aggTrade", "65000.20"),
+            ("btcusdt@markPrice@1s", "64999.90000000"),
+            ("!markPrice@arr@1s", "64999.90000000"),
+            ("btcusdt@markPrice", "64999.80000000"),
+            ("btcusdt@markPrice@1s", "64999.80000000"),
+            ("!markPrice@arr@1s", "64999.80000000"),
+        ]  # trades sent no mark; the 1 s-only mark missed the 3 s stream
