@@ -18,7 +18,7 @@ import anyio
 
 from exitd.exchange.sim.prices import FileReplay, NoPrices, PriceSource, RandomWalk, infer_symbol
 from exitd.exchange.sim.server import DEFAULT_SYMBOLS, SimExchange
-from exitd.exchange.sim.symbol_data import MAX_SYNTHETIC
+from exitd.exchange.sim.symbol_data import MAX_SYNTHETIC, recorded_entries
 from exitd.exchange.sim.symbols import SYMBOLS
 from exitd.price_files import PriceFileError, open_price_file
 
@@ -41,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replay speed: × real time, 0 = as fast as possible",
     )
     parser.add_argument(
-        "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols to list"
+        "--symbols",
+        default=",".join(DEFAULT_SYMBOLS),
+        help="comma-separated symbols to list, or 'all': every symbol of the recorded listing",
     )
     parser.add_argument(
         "--synthetic-symbols",
@@ -55,7 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _symbols(text: str, synthetic: int) -> list[str]:
-    names = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if text.strip().lower() == "all":
+        names = [entry["symbol"] for entry in recorded_entries()]
+    else:
+        names = [s.strip().upper() for s in text.split(",") if s.strip()]
     unknown = [s for s in names if s not in SYMBOLS]
     if unknown or not names:
         listed = ", ".join(SYMBOLS)

@@ -23,6 +23,7 @@ import anyio
 import pytest
 
 from exitd.cli import main
+from exitd.exchange.sim.command import _symbols as command_symbols
 from exitd.exchange.sim.mark_cadence import MarkCadence
 from exitd.exchange.sim.prices import (
     FileReplay,
@@ -165,6 +166,12 @@ async def test_walk_pushes_through_the_exchange() -> None:
         await RandomWalk(seed=1, interval_ms=10).run(ex)
     assert {s for s, _ in hub.trades} == {"BTCUSDT", "ETHUSDT"}
     assert ex.mark_price("BTCUSDT") is not None
+
+
+def test_symbols_all_lists_the_whole_recorded_listing() -> None:
+    names = command_symbols("all", 0)
+    assert len(names) == 122 and {"BTCUSDT", "ETHUSDT", "BTCUSDT_210924"} <= set(names)
+    assert command_symbols("btcusdt, ethusdt", 3) == ["BTCUSDT", "ETHUSDT"]
 
 
 def test_sim_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
