@@ -289,18 +289,30 @@ class SimAccount:
         """One tick of `symbol`: matching runs; what it caused, in order."""
         return list(self._settle(self.markets[symbol].step(price, time_ms)))
 
+    def move_price(
+        self,
+        symbol: str,
+        time_ms: int,
+        *,
+        trade: Decimal | None = None,
+        mark: Decimal | None = None,
+    ) -> list[AccountEvent]:
+        """A last trade and/or a mark of `symbol` apart: matching runs; what it caused."""
+        return list(self._settle(self.markets[symbol].move(time_ms, trade=trade, mark=mark)))
+
     def open_position(
         self, symbol: str, side: Side, qty: Decimal, price: Decimal, time_ms: int
     ) -> list[AccountEvent]:
         """/sim/position: an entry bot's MARKET order (not exitd's), filled at `price`."""
         market = self.markets[symbol]
-        mark = market.mark_price
-        market.mark_price = price  # the fill price; the mark returns unless there was none
+        mark, last = market.mark_price, market.last_price
+        market.mark_price = market.last_price = price  # the fill price, then the old ones
         try:
             order_side = OrderSide.BUY if side is Side.LONG else OrderSide.SELL
             result = self.place_order(symbol, order_side, SimOrderType.MARKET, qty, time_ms)
         finally:
             market.mark_price = price if mark is None else mark
+            market.last_price = last
         return list(result.events) if isinstance(result, Accepted) else []
 
     def position(self, symbol: str) -> Position:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import web
 
 from exitd.engine.model import Side
 from exitd.exchange.sim.book import Trade
 from exitd.exchange.sim.endpoints import json_response, log
 from exitd.exchange.sim.faults import FaultError, parse_faults
+from exitd.exchange.sim.numbers import MAX_MAGNITUDE, parse_decimal
 
 if TYPE_CHECKING:
     from exitd.exchange.sim.server import SimExchange
@@ -48,7 +50,9 @@ def jsonable(value: Any) -> Any:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
+        # orjson, not json: it refuses NaN and Infinity, and nesting deeper than 1024 with a
+        # ValueError where json would raise RecursionError.
+        body = orjson.loads(await request.read())
     except ValueError as exc:
         raise AdminError("the body must be JSON") from exc
     if not isinstance(body, dict):
@@ -56,16 +60,18 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _decimal(body: dict[str, Any], name: str) -> Decimal:
+def _decimal(body: dict[str, Any], name: str, upper: Decimal) -> Decimal:
+    """A positive decimal, at most `upper`: plain digits only (no exponent, NaN, spaces)."""
     raw = body.get(name)
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise AdminError(f'{name!r} must be a decimal string, e.g. "65000.5"')
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation as exc:
-        raise AdminError(f"{name!r} is not a decimal: {raw!r}") from exc
-    if not value.is_finite() or value <= 0:
+    value = parse_decimal(str(raw)) if isinstance(raw, str) else Decimal(raw)
+    if value is None:
+        raise AdminError(f"{name!r} is not a plain decimal: {str(raw)[:40]!r}")
+    if value <= 0:
         raise AdminError(f"{name!r} must be positive, got {raw!r}")
+    if value > upper:
+        raise AdminError(f"{name!r} must be at most {upper}, got {str(raw)[:40]}")
     return value
 
 
@@ -79,8 +85,9 @@ def _symbol(ex: SimExchange, body: dict[str, Any]) -> str:
 
 def _price(ex: SimExchange, body: dict[str, Any], symbol: str) -> Decimal:
     """A price on `symbol`'s tick: an off-grid mark would fill off the grid Binance trades on."""
-    price = _decimal(body, "price")
-    tick = Decimal(ex.spec(symbol).tick_size)
+    spec = ex.spec(symbol)
+    price = _decimal(body, "price", Decimal(spec.max_price) or MAX_MAGNITUDE)
+    tick = Decimal(spec.tick_size)
     if price % tick:
         raise AdminError(f"'price' {price} is not a multiple of {symbol}'s tick size {tick}")
     return price
@@ -122,7 +129,9 @@ class _Admin:
         side = body.get("side")
         if side not in ("LONG", "SHORT"):
             raise AdminError(f'\'side\' must be "LONG" or "SHORT", got {side!r}')
-        qty, price = _decimal(body, "qty"), _price(ex, body, symbol)
+        # An entry bot's MARKET order: Binance caps it at MARKET_LOT_SIZE's maxQty.
+        qty = _decimal(body, "qty", Decimal(ex.spec(symbol).market_max_qty))
+        price = _price(ex, body, symbol)
         now = ex.clock()
         events = ex.account.open_position(symbol, Side[side], qty, price, now)
         if not events:

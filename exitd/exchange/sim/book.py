@@ -53,7 +53,7 @@ class TimeInForce(Enum):
 
 
 class WorkingType(Enum):
-    """Recorded and echoed only: the simulator has one price, mark = last trade."""
+    """Which price a conditional order watches: the mark or the last trade."""
 
     MARK_PRICE = "MARK_PRICE"
     CONTRACT_PRICE = "CONTRACT_PRICE"

@@ -18,6 +18,7 @@ import anyio
 
 from exitd.exchange.sim.prices import FileReplay, NoPrices, PriceSource, RandomWalk, infer_symbol
 from exitd.exchange.sim.server import DEFAULT_SYMBOLS, SimExchange
+from exitd.exchange.sim.symbol_data import MAX_SYNTHETIC, recorded_entries
 from exitd.exchange.sim.symbols import SYMBOLS
 from exitd.price_files import PriceFileError, open_price_file
 
@@ -28,26 +29,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--prices", metavar="FILE", help="replay this price file")
     source.add_argument("--walk", type=int, metavar="SEED", help="a seeded random walk")
     parser.add_argument(
+        "--marks",
+        metavar="FILE",
+        help="with --prices: a mark price file replayed beside it (default: the mark is the "
+        "last trade, pushed every second as Binance does)",
+    )
+    parser.add_argument(
         "--speed",
         type=float,
         default=1.0,
         help="replay speed: × real time, 0 = as fast as possible",
     )
     parser.add_argument(
-        "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols to list"
+        "--symbols",
+        default=",".join(DEFAULT_SYMBOLS),
+        help="comma-separated symbols to list, or 'all': every symbol of the recorded listing",
+    )
+    parser.add_argument(
+        "--synthetic-symbols",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list N synthetic symbols SYN0001USDT… (plausible filters, for scale tests)",
     )
     parser.add_argument("--api-key", help="the API key to accept (default: generated)")
     parser.add_argument("--api-secret", help="its secret (default: generated)")
 
 
-def _symbols(text: str) -> list[str]:
-    names = [s.strip().upper() for s in text.split(",") if s.strip()]
+def _symbols(text: str, synthetic: int) -> list[str]:
+    if text.strip().lower() == "all":
+        names = [entry["symbol"] for entry in recorded_entries()]
+    else:
+        names = [s.strip().upper() for s in text.split(",") if s.strip()]
     unknown = [s for s in names if s not in SYMBOLS]
     if unknown or not names:
         listed = ", ".join(SYMBOLS)
         raise ValueError(
             f"--symbols: unknown {unknown or 'none given'}; the simulator lists {listed}"
         )
+    if not 0 <= synthetic <= MAX_SYNTHETIC:
+        raise ValueError(f"--synthetic-symbols: 0 to {MAX_SYNTHETIC}, got {synthetic}")
     return names
 
 
@@ -56,7 +77,12 @@ def _source(args: argparse.Namespace, symbols: list[str]) -> PriceSource:
         if args.speed < 0:
             raise ValueError("--speed must be 0 (as fast as possible) or positive")
         open_price_file(args.prices)  # refuse an unreadable file before serving
-        return FileReplay(args.prices, infer_symbol(args.prices, symbols), args.speed)
+        if args.marks:
+            open_price_file(args.marks)
+        symbol = infer_symbol(args.prices, symbols)
+        return FileReplay(args.prices, symbol, args.speed, marks=args.marks)
+    if args.marks:
+        raise ValueError("--marks needs --prices (the trades beside the marks)")
     if args.walk is not None:
         return RandomWalk(args.walk)
     return NoPrices()
@@ -65,14 +91,20 @@ def _source(args: argparse.Namespace, symbols: list[str]) -> PriceSource:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Exit 0 after a signal; 2 on bad arguments (said on `err`)."""
     try:
-        symbols = _symbols(args.symbols)
+        symbols = _symbols(args.symbols, args.synthetic_symbols)
         source = _source(args, symbols)
     except (ValueError, PriceFileError) as e:
         print(f"exitd sim: {e}", file=err)
         return 2
     api_key = args.api_key or secrets.token_hex(32)
     api_secret = args.api_secret or secrets.token_hex(32)
-    exchange = SimExchange(api_key=api_key, api_secret=api_secret, symbols=symbols, port=args.port)
+    exchange = SimExchange(
+        api_key=api_key,
+        api_secret=api_secret,
+        symbols=symbols,
+        port=args.port,
+        synthetic_symbols=args.synthetic_symbols,
+    )
     try:
         anyio.run(_serve, exchange, source, out)
     except OSError as e:

@@ -7,6 +7,7 @@ specific one applies.
     {
       "seed": 7,                                  # the RNG of the rates below (default 0)
       "latency_ms": {"POST /fapi/v1/order": 250, "*": 5},
+      "symbol_latency_ms": {"ETHUSDT": 2000},
       "errors": {"/fapi/v1/order": {"rate": 0.5, "kind": "unknown_error"}},
       "unknown_status": {"POST /fapi/v1/order": {"rate": 1.0, "answer": "timeout"}},
       "rate_limit_storm_s": 5,
@@ -16,6 +17,9 @@ specific one applies.
     }
 
 - `latency_ms`: added before the request is handled (real time, not the sim clock).
+- `symbol_latency_ms`: added to every /fapi request naming that symbol (`symbol` in the
+  query or form body, or an item of `batchOrders`); requests for other symbols are served
+  meanwhile, as a slow matching engine of one symbol would be.
 - `errors`: with probability `rate` the request is refused WITHOUT being executed: `kind`
   `"unknown_error"` → HTTP 500 `{"code":-1000,…}`; `"service_unavailable"` → HTTP 503
   `{"code":-1001,"msg":"Service Unavailable."}` (Binance documents the message as a definite
@@ -34,15 +38,19 @@ Only `/fapi/` paths are affected; the admin routes and websockets never are.
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from exitd.exchange.sim import errors
 from exitd.exchange.sim.endpoints import error_response, json_response
+from exitd.exchange.sim.numbers import MAX_FIELDS
 
 if TYPE_CHECKING:
     from exitd.exchange.sim.server import SimExchange
@@ -51,6 +59,8 @@ ERROR_KINDS: dict[str, tuple[int, dict[str, Any]]] = {
     "unknown_error": (500, errors.error_body(errors.UNKNOWN.error())),
     "service_unavailable": (503, {"code": -1001, "msg": "Service Unavailable."}),
 }
+MAX_LATENCY_MS = 600_000  # ten minutes: longer is a hang, not a latency
+MAX_FAULT_S = 86_400.0  # a storm or a refusal longer than a day is a typo
 UNKNOWN_ANSWERS: dict[str, dict[str, Any]] = {
     "timeout": errors.error_body(errors.TIMEOUT.error()),
     "unknown_error": {
@@ -76,6 +86,7 @@ class FaultPlan:
 
     seed: int = 0
     latency_ms: dict[str, int] = field(default_factory=dict)
+    symbol_latency_ms: dict[str, int] = field(default_factory=dict)
     errors: dict[str, RateFault] = field(default_factory=dict)
     unknown_status: dict[str, RateFault] = field(default_factory=dict)
     rate_limit_storm_s: float = 0
@@ -85,7 +96,12 @@ class FaultPlan:
 
 
 def _number(value: object, where: str, *, upper: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise FaultError(f"{where}: expected a non-negative number, got {value!r}")
     if upper is not None and value > upper:
         raise FaultError(f"{where}: must be at most {upper}, got {value!r}")
@@ -116,8 +132,9 @@ def _rate_faults(
     return out
 
 
-_KEYS = {"seed", "latency_ms", "errors", "unknown_status", "rate_limit_storm_s",
-         "drop_websockets", "refuse_websockets_s", "expire_listen_key"}  # fmt: skip
+_KEYS = {"seed", "latency_ms", "symbol_latency_ms", "errors", "unknown_status",
+         "rate_limit_storm_s", "drop_websockets", "refuse_websockets_s",
+         "expire_listen_key"}  # fmt: skip
 
 
 def parse_faults(body: object) -> FaultPlan:
@@ -131,7 +148,12 @@ def parse_faults(body: object) -> FaultPlan:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise FaultError(f"seed: expected an integer, got {seed!r}")
     latency = {
-        k: int(_number(v, f"latency_ms[{k!r}]")) for k, v in _table(body, "latency_ms").items()
+        k: int(_number(v, f"latency_ms[{k!r}]", upper=MAX_LATENCY_MS))
+        for k, v in _table(body, "latency_ms").items()
+    }
+    by_symbol = {
+        k: int(_number(v, f"symbol_latency_ms[{k!r}]", upper=MAX_LATENCY_MS))
+        for k, v in _table(body, "symbol_latency_ms").items()
     }
     flags = {}
     for name in ("drop_websockets", "expire_listen_key"):
@@ -142,10 +164,15 @@ def parse_faults(body: object) -> FaultPlan:
     return FaultPlan(
         seed=seed,
         latency_ms=latency,
+        symbol_latency_ms=by_symbol,
         errors=_rate_faults(body, "errors", "kind", ERROR_KINDS),
         unknown_status=_rate_faults(body, "unknown_status", "answer", UNKNOWN_ANSWERS),
-        rate_limit_storm_s=_number(body.get("rate_limit_storm_s", 0), "rate_limit_storm_s"),
-        refuse_websockets_s=_number(body.get("refuse_websockets_s", 0), "refuse_websockets_s"),
+        rate_limit_storm_s=_number(
+            body.get("rate_limit_storm_s", 0), "rate_limit_storm_s", upper=MAX_FAULT_S
+        ),
+        refuse_websockets_s=_number(
+            body.get("refuse_websockets_s", 0), "refuse_websockets_s", upper=MAX_FAULT_S
+        ),
         **flags,
     )
 
@@ -178,6 +205,11 @@ class Faults:
         value = _lookup(self.plan.latency_ms, method, path)
         return int(value) if value else 0
 
+    def symbol_latency_ms(self, symbols: Iterable[str]) -> int:
+        """The longest delay of the symbols a request names."""
+        table = self.plan.symbol_latency_ms
+        return max((table.get(s, 0) for s in symbols), default=0)
+
     def _draw(self, table: Mapping[str, RateFault], method: str, path: str) -> str | None:
         fault: RateFault | None = _lookup(table, method, path)
         if fault is None or self._rng.random() >= fault.rate:
@@ -194,6 +226,26 @@ class Faults:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def named_symbols(query: str, body: str) -> set[str]:
+    """Every symbol a request names: `symbol=` in query or form body, and batchOrders items."""
+    try:
+        pairs = parse_qsl(query, max_num_fields=MAX_FIELDS)
+        pairs += parse_qsl(body, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        return set()  # too many fields: the endpoint refuses it, undelayed
+    names = {value for key, value in pairs if key == "symbol"}
+    for key, value in pairs:
+        if key != "batchOrders":
+            continue
+        try:
+            items = json.loads(value)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(items, list):
+            names |= {str(i.get("symbol")) for i in items if isinstance(i, dict)}
+    return names
+
+
 def _usage_headers(response: web.StreamResponse) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.upper().startswith("X-MBX-")}
 
@@ -207,6 +259,10 @@ def faults_middleware(ex: SimExchange) -> Any:
             return await handler(request)
         faults, method, path = ex.faults, request.method, request.path
         delay = faults.latency_ms(method, path)
+        if faults.plan.symbol_latency_ms:
+            raw = await request.read() if request.body_exists else b""
+            named = named_symbols(request.rel_url.raw_query_string, raw.decode("utf-8", "replace"))
+            delay += faults.symbol_latency_ms(named)
         if delay:
             await asyncio.sleep(delay / 1000)
         now, ip = ex.clock(), request.remote or "unknown"

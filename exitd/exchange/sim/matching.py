@@ -5,6 +5,8 @@ prices and orders and read back what happened, so a replay and a live run on the
 alike. It is a state machine with many orders, so it mutates its own records rather than
 copying a book per tick; nothing outside this module holds them.
 
+Two prices per symbol: the last trade (limits cross it, takers fill at it, CONTRACT_PRICE
+conditionals watch it) and the mark (MARK_PRICE conditionals watch it); `step` moves both.
 Matching is tick-synchronous (SPEC-exits.md): at each price, conditional orders first (the most
 protective first, a close-position one first on a tie); a triggered one places its child order
 (MARKET, or LIMIT for STOP/TAKE_PROFIT), a market child filling at the price plus slippage;
@@ -41,6 +43,7 @@ from exitd.exchange.sim.book import (
     SimOrderType,
     TimeInForce,
     Trade,
+    WorkingType,
 )
 from exitd.exchange.sim.price_rules import (
     crosses,
@@ -68,6 +71,7 @@ class SymbolMarket:
     slippage_pct: Decimal = _ZERO
     tick_size: Decimal | None = None  # slipped prices are rounded to it; None: not rounded
     mark_price: Decimal | None = None
+    last_price: Decimal | None = None  # the last trade; None: the mark stands in for it
     position: Decimal = _ZERO
     entry_price: Decimal = _ZERO
     realized_pnl: Decimal = _ZERO
@@ -125,8 +129,9 @@ class SymbolMarket:
 
     def _refusal(self, order: BookOrder) -> Refusal | None:
         """Binance's placement checks against the current price and position."""
-        price, kind = self.mark_price, order.type
-        if price is not None and kind.conditional and self._would_trigger(order, price):
+        price, kind = self.trade_price, order.type
+        working = self.working_price(order)
+        if working is not None and kind.conditional and self._would_trigger(order, working):
             return Refusal.WOULD_TRIGGER
         if order.reduce_only and self._reducible(order) <= 0:
             return Refusal.REDUCE_ONLY
@@ -150,14 +155,15 @@ class SymbolMarket:
 
     def _rest_conditional(self, order: BookOrder, time_ms: int) -> list[MarketEvent]:
         if order.type is SimOrderType.TRAILING_STOP_MARKET:
-            order.trail_extreme = self.mark_price  # the trail follows the best price from now on
+            # The trail follows the best watched price from now on.
+            order.trail_extreme = self.working_price(order)
         order.algo_status = AlgoStatus.NEW
         self.conditionals[order.client_order_id] = order
         return [self._algo_event(order, time_ms)]
 
     def _take_or_rest(self, order: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
-        """A marketable order takes at the current price; the rest rests or expires by its TIF."""
-        price = self.mark_price
+        """A marketable order takes at the last trade; the rest rests or expires by its TIF."""
+        price = self.trade_price
         if price is not None and (order.type is SimOrderType.MARKET or crosses(order, price)):
             taker = self._slipped(price, order.side)
             if order.price is not None:  # a limit never fills past its price
@@ -192,22 +198,46 @@ class SymbolMarket:
 
     # --- prices ---------------------------------------------------------------------------------
 
+    @property
+    def trade_price(self) -> Decimal | None:
+        """The last trade's price: what limits cross at and takers fill at."""
+        return self.mark_price if self.last_price is None else self.last_price
+
+    def working_price(self, order: BookOrder) -> Decimal | None:
+        """The price a conditional order watches: the mark or the last trade (`workingType`)."""
+        if order.working_type is WorkingType.MARK_PRICE:
+            return self.mark_price
+        return self.trade_price
+
     def step(self, price: Decimal, time_ms: int) -> list[MarketEvent]:
-        """Step 1 of a tick: match every resting order against `price`."""
-        self.mark_price = price
+        """Step 1 of a tick where the trade and the mark are both `price`."""
+        return self.move(time_ms, trade=price, mark=price)
+
+    def move(
+        self, time_ms: int, *, trade: Decimal | None = None, mark: Decimal | None = None
+    ) -> list[MarketEvent]:
+        """A new last trade and/or mark: conditionals trigger on the one their `workingType`
+        names; limits cross only on a trade."""
+        if trade is not None:
+            self.last_price = trade
+        if mark is not None:
+            self.mark_price = mark
         events: list[MarketEvent] = []
-        for order in self._triggered_conditionals(price):
+        for order in self._triggered_conditionals():
             if order.client_order_id in self.conditionals:
-                self._trigger(order, price, time_ms, events)
-        for order in self._crossed_limits(price):
+                self._trigger(order, time_ms, events)
+        for order in self._crossed_limits(trade) if trade is not None else ():
             if order.order_id in self.orders:  # not gone earlier in this tick
                 assert order.price is not None
                 self._fill(order, order.price, time_ms, events, maker=True)
         return events
 
-    def _triggered_conditionals(self, price: Decimal) -> list[BookOrder]:
+    def _triggered_conditionals(self) -> list[BookOrder]:
         fired = []
         for order in self.conditionals.values():
+            price = self.working_price(order)
+            if price is None:
+                continue
             if order.type is SimOrderType.TRAILING_STOP_MARKET:
                 level = trail_level(order, price)
             else:
@@ -224,9 +254,7 @@ class SymbolMarket:
         crossed.sort(key=lambda o: (-o.sign * (o.price or _ZERO), o.order_id))
         return crossed
 
-    def _trigger(
-        self, algo: BookOrder, price: Decimal, time_ms: int, events: list[MarketEvent]
-    ) -> None:
+    def _trigger(self, algo: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
         """The algo service hands a triggered order to matching: TRIGGERING, TRIGGERED, child."""
         del self.conditionals[algo.client_order_id]
         algo.trigger_ms = time_ms

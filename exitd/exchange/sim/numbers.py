@@ -6,15 +6,45 @@ prints them ("65000.10", "0.010"); a symbol the simulator does not list prints p
 one difference Binance itself makes is kept, and named: its streams write a price or
 quantity that is zero or absent as "0" (a MARKET order's `p`, an unfilled `ap`), where its
 REST answers pad it ("0.00"). Never a signed zero, never an exponent. Pure.
+
+It also holds the bounds on what the simulator accepts, in one place: a number from the wire
+is plain digits (no exponent, sign only where asked, no whitespace, NaN or Infinity) of a
+bounded length, and a request, its URL, body and JSON are bounded too, so no input can make
+the simulator compute forever, run out of memory, or answer 500.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 from exitd.exchange.sim.symbols import SYMBOLS
 
 _ZERO = Decimal(0)
+
+# --- bounds on input ------------------------------------------------------------------------
+MAX_INTEGER_DIGITS = 19  # a signed 64-bit long, as Binance's ids and times are
+MAX_WHOLE_DIGITS = 20  # digits before the point of a decimal
+MAX_FRACTION_DIGITS = 20  # and after it
+MAX_MAGNITUDE = Decimal("1e15")  # the largest price or quantity the admin routes accept
+MAX_URL_BYTES = 8190  # aiohttp's request-line limit; longer: 414
+MAX_BODY_BYTES = 1 << 20  # longer: 413
+BODY_TIMEOUT_S = 10.0  # a body not received in full by then: 408, connection closed
+MAX_FIELDS = 1000  # parameters in one request
+_DECIMAL = re.compile(rf"-?[0-9]{{1,{MAX_WHOLE_DIGITS}}}(\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})?")
+_INTEGER = re.compile(rf"[0-9]{{1,{MAX_INTEGER_DIGITS}}}")
+
+
+def parse_decimal(text: str) -> Decimal | None:
+    """`text` as a Decimal if it is a plain, bounded decimal ("-12.5"), else None."""
+    return Decimal(text) if _DECIMAL.fullmatch(text) else None
+
+
+def parse_integer(text: str) -> int | None:
+    """`text` as an int if it is plain ASCII digits fitting a long, else None."""
+    return int(text) if _INTEGER.fullmatch(text) else None
+
+
 MONEY_PLACES = 8  # balances, P&L, commissions: "23.72469206"
 MARK_PLACES = 8  # mark prices, REST and stream: "11793.63104562"
 # Binance funds every 8 h from 00:00 UTC. The simulator charges no funding, so the rate it

@@ -10,17 +10,19 @@ Unknown parameters are ignored, as Binance ignores them (ccxt sends extras, §5.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import TypeVar
+
+import orjson
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.sim import errors
 from exitd.exchange.sim.book import AlgoParams, SimOrderType, TimeInForce, WorkingType
+from exitd.exchange.sim.numbers import parse_decimal, parse_integer
 from exitd.exchange.sim.symbols import (
     SymbolSpec,
     check_notional,
@@ -38,7 +40,6 @@ MAX_BATCH_ORDERS = 5
 GTD_MIN_AHEAD_MS = 600_000
 GTD_MAX_MS = 253402300799000
 _E = TypeVar("_E", bound=Enum)
-_DECIMAL = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
 
 
 class RespType(Enum):
@@ -108,12 +109,10 @@ def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    if not _DECIMAL.match(raw):
+    value = parse_decimal(raw)
+    if value is None:
         raise errors.ILLEGAL_CHARS.error()
-    try:
-        return Decimal(raw)
-    except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
-        raise errors.ILLEGAL_CHARS.error() from exc
+    return value
 
 
 def integer(
@@ -124,9 +123,10 @@ def integer(
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()):
+    value = parse_integer(raw)
+    if value is None:
         raise malformed.error(name) if "%s" in malformed.template else malformed.error()
-    return int(raw)
+    return value
 
 
 def _flag(params: Mapping[str, str], name: str, spec: errors.ErrorSpec) -> bool:
@@ -247,7 +247,7 @@ def parse_batch_orders(
     name different symbols, so each is checked against its own symbol's mark)."""
     raw = mandatory(params, "batchOrders")
     try:
-        items = json.loads(raw)
+        items = orjson.loads(raw)  # refuses NaN, Infinity and nesting deeper than 1024
     except ValueError as exc:
         raise errors.MANDATORY_PARAM.error("batchOrders") from exc
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):

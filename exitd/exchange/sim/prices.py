@@ -1,25 +1,30 @@
 """Price sources for `exitd sim`: a replayed price file, a seeded random walk, or none.
 
-Each source only decides WHICH price comes WHEN; every price goes through
-`SimExchange.push_price` (matching, streams, user data), stamped with the server's clock so
-signed clients and the ledger share one time line. Mark price = the pushed price. The walk's
+Each source only decides WHICH price comes WHEN; every price goes through the exchange
+(`push_trade`, `push_mark`, `push_price`: matching, streams, user data), stamped with the
+server's clock so signed clients and the ledger share one time line. Trades move the last
+price as they come; the mark follows Binance's schedule (`mark_schedule`: every second the
+mark is the last trade, sent to the `@1s` streams, every third second to the 3 s ones too),
+unless a mark price file gives the marks, which are then replayed as they are. The walk's
 steps are a pure generator (`walk_steps`), so its determinism is testable without a server.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
+from exitd.exchange.sim.mark_cadence import due
 from exitd.exchange.sim.symbols import SYMBOLS
-from exitd.price_files import open_price_file
+from exitd.price_files import PriceFormat, open_price_file
 
 if TYPE_CHECKING:
     from exitd.exchange.sim.server import SimExchange
@@ -36,6 +41,7 @@ START_PRICES: dict[str, Decimal] = {
     "ADAUSDT": Decimal("0.45"),
 }
 YIELD_EVERY = 64  # ticks pushed between yields when replaying as fast as possible
+MARK_INTERVAL_S = 1.0  # Binance computes the mark every second (binance-usdm.md §14)
 
 
 class PriceSource(Protocol):
@@ -68,19 +74,35 @@ def walk_steps(
             prices[s] = on_tick(s, prices[s] * (1 + move))
 
 
+async def mark_schedule(ex: SimExchange, interval_s: float = MARK_INTERVAL_S) -> None:
+    """Forever: each `interval_s`, every traded symbol's mark = its last trade, pushed to the
+    streams whose cadence is due. Deadlines follow the start, so the pace does not drift."""
+    started = time.monotonic()
+    for second in itertools.count(1):
+        await anyio.sleep(max(0.0, started + second * interval_s - time.monotonic()))
+        traded = {s: ex.last_price(s) for s in ex.symbols}
+        marks = {s: last for s, last in traded.items() if last is not None}
+        if marks:
+            ex.push_marks(marks, ex.clock(), due(second))
+
+
 @dataclass(frozen=True, slots=True)
 class RandomWalk:
-    """A seeded random walk of every listed symbol, one step every `interval_ms`."""
+    """A seeded random walk of every listed symbol's trades, one step every `interval_ms`,
+    the marks on Binance's schedule."""
 
     seed: int
     interval_ms: int = 250
+    mark_interval_s: float = MARK_INTERVAL_S
 
     async def run(self, ex: SimExchange) -> None:
-        for step in walk_steps(ex.symbols, self.seed):
-            now = ex.clock()
-            for symbol, price in step.items():
-                ex.push_price(symbol, price, now)
-            await anyio.sleep(self.interval_ms / 1000)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(mark_schedule, ex, self.mark_interval_s)
+            for step in walk_steps(ex.symbols, self.seed):
+                now = ex.clock()
+                for symbol, price in step.items():
+                    ex.push_trade(symbol, price, now)
+                await anyio.sleep(self.interval_ms / 1000)
 
 
 def infer_symbol(path: str, symbols: Sequence[str]) -> str:
@@ -95,27 +117,45 @@ class FileReplay:
     """A price file's ticks for one symbol, at `speed` × real time (0: as fast as possible).
 
     Pacing follows the file's own timestamps; the prices are pushed with the server's time.
-    When the file ends the prices stop and the exchange keeps serving.
+    A trade file's ticks are trades, with marks on Binance's schedule or, when `marks` names a
+    mark price file, that file's marks at its own times; a mark price file alone moves both.
+    When the files end the prices stop and the exchange keeps serving.
     """
 
     path: str
     symbol: str
     speed: float = 1.0
+    marks: str | None = None
+    mark_interval_s: float = MARK_INTERVAL_S
 
     async def run(self, ex: SimExchange) -> None:
+        prices = open_price_file(self.path)
+        if prices.format is PriceFormat.MARKPRICE and self.marks is None:
+            await self._replay(self.path, ex.push_price, ex)
+            return
+        async with anyio.create_task_group() as tasks:
+            if self.marks is None:
+                tasks.start_soon(mark_schedule, ex, self.mark_interval_s)
+            else:
+                tasks.start_soon(self._replay, self.marks, ex.push_mark, ex)
+            await self._replay(self.path, ex.push_trade, ex)
+            if self.marks is None:
+                tasks.cancel_scope.cancel()  # no trades, no new marks
+
+    async def _replay(self, path: str, push: Callable[..., object], ex: SimExchange) -> None:
         first_ms: int | None = None
         started = time.monotonic()
-        for count, tick in enumerate(open_price_file(self.path), start=1):
+        for count, tick in enumerate(open_price_file(path), start=1):
             if first_ms is None:
                 first_ms = tick.time_ms
             if self.speed > 0:
-                due = (tick.time_ms - first_ms) / 1000 / self.speed
-                delay = due - (time.monotonic() - started)
+                at = (tick.time_ms - first_ms) / 1000 / self.speed
+                delay = at - (time.monotonic() - started)
                 if delay > 0:
                     await anyio.sleep(delay)
             elif count % YIELD_EVERY == 0:
                 await anyio.sleep(0)  # let the server answer requests between bursts
-            ex.push_price(self.symbol, on_tick(self.symbol, tick.price), ex.clock())
+            push(self.symbol, on_tick(self.symbol, tick.price), ex.clock())
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Public market-data endpoints (binance-usdm.md §6.4–§6.5): no key, no signature.
 
-Mark price = the last price pushed (SimExchange.push_price); before the first price a symbol
-answers zeros rather than inventing one.
+premiumIndex answers the mark; ticker/price and bookTicker the last trade (they differ once a
+price source pushes trades and marks apart). Before the first price a symbol answers zeros
+rather than inventing one.
 """
 
 from __future__ import annotations
@@ -57,13 +58,13 @@ def get_leverage_bracket(ex: SimExchange, call: Call) -> Any:
 
 def get_ticker_price(ex: SimExchange, call: Call) -> Any:
     names = _symbols(ex, call) or list(ex.account.markets)
-    items = [ticker_price(ex.spec(s), ex.mark_price(s), call.now_ms) for s in names]
+    items = [ticker_price(ex.spec(s), ex.last_price(s), call.now_ms) for s in names]
     return _one_or_all(ex, call, items)
 
 
 def get_book_ticker(ex: SimExchange, call: Call) -> Any:
     names = _symbols(ex, call) or list(ex.account.markets)
-    items = [book_ticker(ex.spec(s), ex.mark_price(s), call.now_ms) for s in names]
+    items = [book_ticker(ex.spec(s), ex.last_price(s), call.now_ms) for s in names]
     return _one_or_all(ex, call, items)
 
 

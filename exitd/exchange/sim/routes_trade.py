@@ -169,7 +169,7 @@ def _id_list(p: Mapping[str, str], name: str) -> list[Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
         raise errors.MANDATORY_PARAM.error(name) from exc
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_BATCH_CANCEL:
         raise errors.MANDATORY_PARAM.error(name)

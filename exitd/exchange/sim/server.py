@@ -12,7 +12,7 @@ excepted: those refuse any peer that is not loopback).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -23,9 +23,12 @@ from exitd.exchange.sim.account import AccountEvent, SimAccount
 from exitd.exchange.sim.admin import admin_routes
 from exitd.exchange.sim.endpoints import serve
 from exitd.exchange.sim.faults import Faults, faults_middleware
+from exitd.exchange.sim.guard import GuardedRunner, guard_middleware
 from exitd.exchange.sim.limits import RateLimiter, RateLimits
+from exitd.exchange.sim.mark_cadence import MarkCadence
+from exitd.exchange.sim.numbers import BODY_TIMEOUT_S, MAX_BODY_BYTES
 from exitd.exchange.sim.payloads_account import AccountView, PositionView
-from exitd.exchange.sim.symbols import SYMBOLS, SymbolSpec
+from exitd.exchange.sim.symbols import SYMBOLS, SymbolSpec, add_synthetic_symbols
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT")
 DEFAULT_LEVERAGE = 20
@@ -45,6 +48,10 @@ class HubPort(Protocol):
     def listen_keys(self) -> ListenKeysPort: ...
     def routes(self) -> list[web.RouteDef]: ...
     def publish_price(self, symbol: str, price: Decimal, time_ms: int) -> None: ...
+    def publish_trade(self, symbol: str, price: Decimal, time_ms: int) -> None: ...
+    def publish_marks(
+        self, marks: Mapping[str, Decimal], time_ms: int, cadences: Collection[MarkCadence]
+    ) -> None: ...
     def publish_account(
         self, events: Sequence[AccountEvent], account: SimAccount, time_ms: int
     ) -> None: ...
@@ -79,17 +86,23 @@ class SimExchange:
         hub: HubPort | None = None,
         wallet_balance: Decimal = Decimal(10_000),
         fault_seed: int = 0,
+        synthetic_symbols: int = 0,
+        body_timeout_s: float = BODY_TIMEOUT_S,
     ) -> None:
         unknown = [s for s in symbols if s not in SYMBOLS]
         if unknown or not symbols:
             raise ValueError(f"symbols not listed by the simulator: {unknown or 'none given'}")
+        if synthetic_symbols < 0:
+            raise ValueError(f"synthetic_symbols must be 0 or more, got {synthetic_symbols}")
+        synthetic = add_synthetic_symbols(synthetic_symbols)
         self.clock = clock
-        self.symbols = tuple(symbols)
+        self.symbols = tuple(dict.fromkeys([*symbols, *synthetic]))
         self.api_key = api_key
         self.secrets = {api_key: api_secret}
         self.port = port
         self._limits = limits
         self._wallet_balance = wallet_balance
+        self._body_timeout_s = body_timeout_s
         self.hub: HubPort = hub if hub is not None else _real_hub(clock, self.symbols)
         self.faults = Faults(seed=fault_seed)
         self._runner: web.AppRunner | None = None
@@ -102,7 +115,10 @@ class SimExchange:
         self.app = self._build_app()
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[faults_middleware(self)])
+        app = web.Application(
+            middlewares=[guard_middleware(self._body_timeout_s), faults_middleware(self)],
+            client_max_size=MAX_BODY_BYTES,
+        )
         for group in (routes_market, routes_trade, routes_algo, routes_account):
             for endpoint in group.ENDPOINTS:
                 app.router.add_route(endpoint.method, endpoint.path, serve(self, endpoint))
@@ -114,7 +130,7 @@ class SimExchange:
 
     async def start(self) -> None:
         """Listen on 127.0.0.1:`port` (0: a free port, then `port` is the one bound)."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = GuardedRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, HOST, self.port)
         await site.start()
@@ -149,10 +165,51 @@ class SimExchange:
     # --- prices and events ----------------------------------------------------------------------
 
     def push_price(self, symbol: str, price: Decimal, time_ms: int) -> list[AccountEvent]:
-        """The one path every price takes: matching, market streams, then user data."""
+        """A trade at `price` that is also the mark, every stream at once (POST /sim/price):
+        matching, market streams, then user data."""
         self.check(symbol)
         events = self.account.set_price(symbol, price, time_ms)
         self.hub.publish_price(symbol, price, time_ms)
+        self.publish(events, time_ms)
+        return events
+
+    def push_trade(self, symbol: str, price: Decimal, time_ms: int) -> list[AccountEvent]:
+        """A trade only; the mark follows on its own schedule (`push_mark`). The first trade
+        of a symbol without a mark sets the mark too, so orders have a price to check."""
+        self.check(symbol)
+        mark = price if self.mark_price(symbol) is None else None
+        events = self.account.move_price(symbol, time_ms, trade=price, mark=mark)
+        self.hub.publish_trade(symbol, price, time_ms)
+        self.publish(events, time_ms)
+        return events
+
+    def push_mark(
+        self,
+        symbol: str,
+        mark: Decimal,
+        time_ms: int,
+        cadences: Collection[MarkCadence] = tuple(MarkCadence),
+    ) -> list[AccountEvent]:
+        """A mark only, to the mark streams of `cadences` (MARK_PRICE orders may trigger)."""
+        return self.push_marks({symbol: mark}, time_ms, cadences)
+
+    def push_marks(
+        self,
+        marks: Mapping[str, Decimal],
+        time_ms: int,
+        cadences: Collection[MarkCadence] = tuple(MarkCadence),
+    ) -> list[AccountEvent]:
+        """Many symbols' marks at one instant: matching per symbol, then the mark streams
+        (each `!markPrice@arr` once, as Binance sends one array per interval), then user
+        data."""
+        for symbol in marks:
+            self.check(symbol)
+        events = [
+            event
+            for symbol, mark in marks.items()
+            for event in self.account.move_price(symbol, time_ms, mark=mark)
+        ]
+        self.hub.publish_marks(marks, time_ms, cadences)
         self.publish(events, time_ms)
         return events
 
@@ -179,6 +236,10 @@ class SimExchange:
     def mark_price(self, symbol: str) -> Decimal | None:
         market = self.account.markets.get(symbol)
         return None if market is None else market.mark_price
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        market = self.account.markets.get(symbol)
+        return None if market is None else market.trade_price
 
     def account_view(self, now_ms: int) -> AccountView:
         positions = tuple(

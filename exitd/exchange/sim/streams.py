@@ -12,8 +12,9 @@ silent, as on Binance; names are matched exactly (Binance's are lower-case symbo
 Publishing is called synchronously from request handlers and must never block them: each
 connection has a bounded outbox drained by its own writer task, and a client that lets its
 outbox fill is disconnected (close 1008) rather than stalling the exchange or growing
-memory. The sim's mark moves only when a price is pushed, so `@markPrice` and
-`@markPrice@1s` are sent on every price change, not on Binance's 3 s / 1 s cadence.
+memory. A price source (prices.py) pushes trades as they come and marks on Binance's
+schedule: `@markPrice` every 3 s, `@markPrice@1s` every second; POST /sim/price moves both
+and pushes every stream at once, so tests stay tick-synchronous.
 
 Limits as Binance's: 10 incoming messages per second (counted over data frames; pings are
 answered inside aiohttp and not counted) then disconnect, 1024 streams per connection, a
@@ -24,10 +25,8 @@ where Binance waits 10 minutes), and a 24 h connection lifetime.
 from __future__ import annotations
 
 import asyncio
-import secrets
-import string
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -36,13 +35,13 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from exitd.exchange.sim import errors
 from exitd.exchange.sim import events as enc
 from exitd.exchange.sim.account import AccountEvent, SimAccount
+from exitd.exchange.sim.listen_keys import ListenKeys
+from exitd.exchange.sim.mark_cadence import MarkCadence
 from exitd.exchange.sim.stream_requests import Subscriptions, answer_request
 from exitd.exchange.sim.user_data import Encoded, UserDataFeed
 
-LISTEN_KEY_VALIDITY_MS = 60 * 60 * 1000
 MAX_STREAMS = 1024
 MAX_INCOMING_PER_SECOND = 10
 PING_INTERVAL_S = 180.0
@@ -52,57 +51,6 @@ OUTBOX_SIZE = 4096  # frames; a client this far behind is not reading
 # close or a send forever (and with it the fault endpoint, shutdown and the writer).
 CLOSE_TIMEOUT_S = 1.0
 SEND_TIMEOUT_S = 1.0
-_KEY_ALPHABET = string.ascii_letters + string.digits
-
-
-class ListenKeys:
-    """The user-data stream key of the single account (§9.1): one active key at a time,
-    valid 60 min from its creation or last keepalive."""
-
-    def __init__(self, clock: Callable[[], int], on_end: Callable[[str, bool], None]) -> None:
-        self._clock = clock
-        self._on_end = on_end  # (key, expired): the hub stops its streams
-        self._key: str | None = None
-        self._expires_ms = 0
-
-    def create(self, api_key: str) -> str:
-        """The same key again while one is active, extended 60 min (§9.1)."""
-        del api_key  # one account: every accepted API key owns the same stream
-        self.expire_overdue()
-        if self._key is None:
-            self._key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(64))
-        self._expires_ms = self._clock() + LISTEN_KEY_VALIDITY_MS
-        return self._key
-
-    def keepalive(self, key: str) -> None:
-        if not self.valid(key):
-            raise errors.INVALID_LISTEN_KEY.error()
-        self._expires_ms = self._clock() + LISTEN_KEY_VALIDITY_MS
-
-    def delete(self, key: str) -> None:
-        """Binance answers `{}` whatever the key; a valid one stops its streams silently."""
-        if self.valid(key):
-            self._key = None
-            self._on_end(key, False)
-
-    def valid(self, key: str) -> bool:
-        self.expire_overdue()
-        return key == self._key
-
-    @property
-    def active(self) -> str | None:
-        self.expire_overdue()
-        return self._key
-
-    def expire(self) -> None:
-        """Fault: the key lapses now (its streams get listenKeyExpired)."""
-        if self._key is not None:
-            key, self._key = self._key, None
-            self._on_end(key, True)
-
-    def expire_overdue(self) -> None:
-        if self._key is not None and self._clock() >= self._expires_ms:
-            self.expire()
 
 
 class Route(Enum):
@@ -210,15 +158,28 @@ class StreamHub:
         ]
 
     def publish_price(self, symbol: str, price: Decimal, time_ms: int) -> None:
-        """One tick of `symbol` to whoever listens: mark price, a trade and the book ticker."""
+        """One tick of `symbol` that moves trade and mark alike: every mark stream at once,
+        a trade and the book ticker."""
+        self.publish_marks({symbol: price}, time_ms, tuple(MarkCadence))
+        self.publish_trade(symbol, price, time_ms)
+
+    def publish_marks(
+        self, marks: Mapping[str, Decimal], time_ms: int, cadences: Collection[MarkCadence]
+    ) -> None:
+        """Marks to the streams of `cadences`: each symbol's own, then each array once."""
+        for symbol, mark in marks.items():
+            update = enc.mark_price_update(symbol, mark, time_ms)
+            self._marks[symbol] = update
+            for cadence in cadences:
+                name = f"{symbol.lower()}@markPrice{cadence.stream_suffix()}"
+                self._publish(name, _constant(update))
+        every = lambda: list(self._marks.values())  # noqa: E731
+        for cadence in cadences:
+            self._publish(f"!markPrice@arr{cadence.stream_suffix()}", every)
+
+    def publish_trade(self, symbol: str, price: Decimal, time_ms: int) -> None:
+        """A trade of `symbol` at `price`: aggTrade and the book ticker around it."""
         low = symbol.lower()
-        mark = enc.mark_price_update(symbol, price, time_ms)
-        self._marks[symbol] = mark
-        self._publish(f"{low}@markPrice", lambda: mark)
-        self._publish(f"{low}@markPrice@1s", lambda: mark)
-        marks = lambda: list(self._marks.values())  # noqa: E731
-        self._publish("!markPrice@arr", marks)
-        self._publish("!markPrice@arr@1s", marks)
         self._agg_id += 1
         agg, trade_id = self._agg_id, self._agg_id
         self._publish(
@@ -370,6 +331,10 @@ class StreamHub:
     def _forget(self, client: _Client) -> None:
         self._clients.discard(client)
         self._unindex(client, client.subs.names())
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
 
 
 def _initial_subscriptions(request: web.Request, subs: Subscriptions) -> None:

@@ -1,7 +1,9 @@
 """The symbols the simulator lists, with the real filters Binance published for them.
 
-Values are copied, as the strings Binance sent, from the recorded exchangeInfo answers in
-../shared/fixtures/payloads/recorded/http_json/ (each entry names its file). The answer shape
+Every symbol of the recorded full exchangeInfo of 2021-07-22 (package data, see
+data/NOTICE.md) is listed with its filters as the strings Binance sent; BTCUSDT and ETHUSDT
+take the newer 2022-02-19 recording's values (each spec names its file). Synthetic symbols
+(`add_synthetic_symbols`) join the same table for scale tests. The answer shape
 is today's (binance-usdm.md §6.4, §12.9): `orderTypes` (not `OrderType`), no
 MAX_NUM_ALGO_ORDERS filter (removed 2025-12-29), and the 10-second ORDERS limiter.
 It also owns the filter rules (PRICE_FILTER, LOT_SIZE, MIN_NOTIONAL, PERCENT_PRICE) as
@@ -18,6 +20,7 @@ from typing import Any
 from exitd.engine.model import OrderSide, SymbolFilters
 from exitd.exchange.sim import errors
 from exitd.exchange.sim.limits import RateLimits
+from exitd.exchange.sim.symbol_data import recorded_entries, synthetic_entry, synthetic_name
 
 _FILE_2022 = "fapi_v1_exchangeInfo_2022-02-19_3symbols.json"
 _FILE_2021 = "fapi_v1_exchangeInfo_2021-07-22_full.json"
@@ -51,11 +54,18 @@ class SymbolSpec:
     underlying_sub_type: tuple[str, ...] = ()
     market_take_bound: str = "0.30"
     delivery_date: int = _PERPETUAL_DELIVERY_MS
+    pair: str = ""  # "" : the symbol itself
+    contract_type: str = "PERPETUAL"
+    status: str = "TRADING"
+    quote_asset: str = "USDT"
+    margin_asset: str = "USDT"
+    maint_margin_percent: str = "2.5000"
+    required_margin_percent: str = "5.0000"
 
 
 # fmt: off
-_SPECS: tuple[SymbolSpec, ...] = (
-    # 2022-02-19 file (newest recording of these two).
+# The 2022-02-19 recording, newer than the full 2021 listing, for the two default symbols.
+_NEWER: tuple[SymbolSpec, ...] = (
     SymbolSpec("BTCUSDT", "BTC", _FILE_2022, 1569398400000, 2, 3,
                "402", "1246396.60", "0.10", "0.001", "1000", "0.001",
                "0.001", "1000", "0.001", "10", "1.1000", "0.5454", "0.0500", "0.012000",
@@ -64,31 +74,50 @@ _SPECS: tuple[SymbolSpec, ...] = (
                "28.23", "144004.03", "0.01", "0.001", "10000", "0.001",
                "0.001", "10000", "0.001", "10", "1.1000", "0.9000", "0.0500", "0.030000",
                market_take_bound="0.10"),
-    # 2021-07-22 full file.
-    SymbolSpec("XRPUSDT", "XRP", _FILE_2021, 1569398400000, 4, 1,
-               "0.0143", "100000", "0.0001", "0.1", "1000000", "0.1",
-               "0.1", "1000000", "0.1", "5"),
-    SymbolSpec("BNBUSDT", "BNB", _FILE_2021, 1569398400000, 3, 2,
-               "6.600", "100000", "0.010", "0.01", "100000", "0.01",
-               "0.01", "20000", "0.01", "5", underlying_sub_type=("BSC", "HOT")),
-    SymbolSpec("SOLUSDT", "SOL", _FILE_2021, 1569398400000, 4, 0,
-               "0.4130", "400", "0.0010", "1", "10000000", "1",
-               "1", "20000", "1", "5", trigger_protect="0.1500", liquidation_fee="0.007500"),
-    SymbolSpec("DOGEUSDT", "DOGE", _FILE_2021, 1569398400000, 6, 0,
-               "0.002440", "10", "0.000010", "1", "10000000", "1",
-               "1", "5000000", "1", "5", trigger_protect="0.1500", liquidation_fee="0.007500",
-               underlying_sub_type=("HOT",)),
-    SymbolSpec("1000SHIBUSDT", "1000SHIB", _FILE_2021, 1620630000000, 6, 0,
-               "0.000157", "100000", "0.000001", "1", "10000000", "1",
-               "1", "5000000", "1", "5", trigger_protect="0.1500", liquidation_fee="0.007500",
-               underlying_sub_type=("HOT",)),
-    SymbolSpec("ADAUSDT", "ADA", _FILE_2021, 1569398400000, 5, 0,
-               "0.01740", "100000", "0.00010", "1", "10000000", "1",
-               "1", "3000000", "1", "5", underlying_sub_type=("HOT",)),
 )
 # fmt: on
 
-SYMBOLS: dict[str, SymbolSpec] = {spec.symbol: spec for spec in _SPECS}
+
+def spec_from_entry(entry: dict[str, Any], source: str) -> SymbolSpec:
+    """A listing from one `symbols[]` entry of an exchangeInfo answer, its strings kept."""
+    filters = {f["filterType"]: f for f in entry["filters"]}
+    price, lot, market = filters["PRICE_FILTER"], filters["LOT_SIZE"], filters["MARKET_LOT_SIZE"]
+    percent = filters["PERCENT_PRICE"]
+    return SymbolSpec(
+        entry["symbol"], entry["baseAsset"], source, entry["onboardDate"],
+        entry["pricePrecision"], entry["quantityPrecision"],
+        price["minPrice"], price["maxPrice"], price["tickSize"],
+        lot["minQty"], lot["maxQty"], lot["stepSize"],
+        market["minQty"], market["maxQty"], market["stepSize"],
+        filters["MIN_NOTIONAL"]["notional"], percent["multiplierUp"], percent["multiplierDown"],
+        entry["triggerProtect"], entry["liquidationFee"], tuple(entry["underlyingSubType"]),
+        entry["marketTakeBound"], entry["deliveryDate"],
+        pair=entry["pair"], contract_type=entry["contractType"], status=entry["status"],
+        quote_asset=entry["quoteAsset"], margin_asset=entry["marginAsset"],
+        maint_margin_percent=entry["maintMarginPercent"],
+        required_margin_percent=entry["requiredMarginPercent"],
+    )  # fmt: skip
+
+
+SYMBOLS: dict[str, SymbolSpec] = {
+    entry["symbol"]: spec_from_entry(entry, _FILE_2021) for entry in recorded_entries()
+}
+SYMBOLS.update((spec.symbol, spec) for spec in _NEWER)
+
+
+def add_synthetic_symbols(count: int) -> list[str]:
+    """List SYN0001USDT… SYN{count}USDT (plausible filters, for scale tests); their names.
+
+    The listing is one table for the whole process (the number printers and the book read
+    it), so synthetic symbols join it; adding the same ones again changes nothing.
+    """
+    names = []
+    for index in range(1, count + 1):
+        name = synthetic_name(index)
+        SYMBOLS.setdefault(name, spec_from_entry(synthetic_entry(index), "synthetic"))
+        names.append(name)
+    return names
+
 
 # Per §12.9 (doc example): the current answer lists every type, although conditional ones are
 # placed on /fapi/v1/algoOrder since 2025-12-09. Whether today's list also carries GTD/RPI in
@@ -148,16 +177,16 @@ def symbol_entry(spec: SymbolSpec) -> dict[str, Any]:
     """One `symbols[]` entry of exchangeInfo, every field of §12.9 in Binance's JSON types."""
     return {
         "symbol": spec.symbol,
-        "pair": spec.symbol,
-        "contractType": "PERPETUAL",
+        "pair": spec.pair or spec.symbol,
+        "contractType": spec.contract_type,
         "deliveryDate": spec.delivery_date,
         "onboardDate": spec.onboard_date,
-        "status": "TRADING",
-        "maintMarginPercent": "2.5000",
-        "requiredMarginPercent": "5.0000",
+        "status": spec.status,
+        "maintMarginPercent": spec.maint_margin_percent,
+        "requiredMarginPercent": spec.required_margin_percent,
         "baseAsset": spec.base_asset,
-        "quoteAsset": "USDT",
-        "marginAsset": "USDT",
+        "quoteAsset": spec.quote_asset,
+        "marginAsset": spec.margin_asset,
         "pricePrecision": spec.price_precision,
         "quantityPrecision": spec.quantity_precision,
         "baseAssetPrecision": 8,

@@ -10,7 +10,7 @@ import anyio
 import pytest
 from server_harness import Client, running
 
-from exitd.exchange.sim.faults import FaultError, parse_faults
+from exitd.exchange.sim.faults import FaultError, named_symbols, parse_faults
 from exitd.exchange.sim.limits import RateLimits
 
 pytestmark = pytest.mark.anyio
@@ -190,3 +190,42 @@ async def test_bad_fault_bodies_are_400() -> None:
 def test_parse_faults_refuses_bad_values(body: Any) -> None:
     with pytest.raises(FaultError):
         parse_faults(body)
+
+
+async def test_symbol_latency_delays_only_requests_naming_the_symbol() -> None:
+    async with running() as (_ex, client):
+        await _faults(client, {"symbol_latency_ms": {"ETHUSDT": 2000}})
+        slow_done = anyio.Event()
+        finished: list[str] = []
+
+        async def slow(params: dict[str, Any]) -> None:
+            answer = await client.call("GET", "/fapi/v1/openOrders", params)
+            assert answer.status == 200
+            finished.append(params["symbol"])
+            slow_done.set()
+
+        async with anyio.create_task_group() as tasks:
+            started = time.monotonic()
+            tasks.start_soon(slow, {"symbol": "ETHUSDT"})
+            # Served while the ETHUSDT request waits: the server is not blocked by it.
+            for _ in range(3):
+                fast = await client.call("GET", "/fapi/v1/openOrders", {"symbol": "BTCUSDT"})
+                assert fast.status == 200
+                assert not slow_done.is_set()
+            assert time.monotonic() - started < 2.0
+            with anyio.fail_after(10):
+                await slow_done.wait()
+            assert time.monotonic() - started >= 2.0
+        assert finished == ["ETHUSDT"]
+
+
+async def test_symbol_latency_reads_form_bodies_and_batch_items() -> None:
+    assert named_symbols("symbol=ETHUSDT&timestamp=1", "") == {"ETHUSDT"}
+    assert named_symbols("timestamp=1", "symbol=BTCUSDT&side=BUY") == {"BTCUSDT"}
+    batch = 'batchOrders=[{"symbol":"ETHUSDT"},{"symbol":"XRPUSDT"}]'
+    assert named_symbols(batch, "") == {"ETHUSDT", "XRPUSDT"}
+    assert named_symbols("batchOrders=[[[", "") == set()
+    with pytest.raises(FaultError):
+        parse_faults({"symbol_latency_ms": {"ETHUSDT": float("nan")}})
+    with pytest.raises(FaultError):
+        parse_faults({"symbol_latency_ms": {"ETHUSDT": 10**9}})
