@@ -126,6 +126,15 @@ class SymbolActor:
         self.last_processed: MarkPrice | None = None
 
     @property
+    def pending(self) -> bool:
+        """Fills or position changes wait for the mark price of their moment."""
+        return bool(self._held)
+
+    @property
+    def last_mark(self) -> MarkPrice | None:
+        return self._last_mark
+
+    @property
     def done(self) -> bool:
         live = self.state is not None and not self.state.done
         return (
