@@ -61,7 +61,6 @@ class Account:
         self._supervisor = supervisor
         self._gateway = gateway
         self._subscribe = subscribe
-        self._context = make_context(self)
         self._reconcile_s = reconcile_s
         self.actors: dict[str, SymbolActor] = {}
         self.filters: Mapping[str, SymbolFilters] = {}
@@ -71,6 +70,7 @@ class Account:
         self._reading = anyio.Lock()
         self.reconciled = anyio.Event()
         self.reconciliations = 0
+        self._context = make_context(self)
 
     # --- the actor ----------------------------------------------------------------------------
 

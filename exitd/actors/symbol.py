@@ -51,14 +51,11 @@ from exitd.engine import (
     SymbolFilters,
     Tick,
     Timer,
+    PlanProgress,
     adopt,
     build_plan,
     decide_all,
     parse_client_order_id,
-)
-from exitd.engine.decide import (
-    PlanProgress,
-    PositionChange,
     position_change,
     progress,
     readopt,
@@ -184,10 +181,10 @@ class SymbolActor:
             return
         saved = _progress_from(snapshot)
         if saved is not None and (
-            saved.entry_price != position.entry_price or saved.side_sign * position.amount <= 0
+            saved.entry_price != position.entry_price or saved.side.sign * position.amount <= 0
         ):
             saved = None  # a different position since the snapshot: adopt anew
-        plan = self._plan(position, tick.price, saved)
+        plan = self._plan(position, tick.price if saved is None else saved.adoption_price, saved)
         if plan is None:
             return
         first_seq = max(self._seq_reserved, 1)
@@ -312,16 +309,16 @@ class SymbolActor:
                 await self._start()  # a position where there was none: adopt it
             return
         change = position_change(state, position.amount)
-        if change is PositionChange.SAME:
+        if change == "same":
             return
-        if change in (PositionChange.DECREASE, PositionChange.FLAT):
+        if change in ("decrease", "flat"):
             self._held.append(PositionChanged(position.amount, now))
             return
         await self._release_held()
         tick = self._tick(now)
         if tick is None:
             return
-        if change is PositionChange.FLIP:
+        if change == "flip":
             await self._apply(decide_all(state, (PositionChanged(position.amount, now),)), None)
             old = self.state
             if old is not None and not old.done:

@@ -91,10 +91,9 @@ class Live:
         assert answer.status == 200, answer.body
         return answer
 
-    async def open(self, symbol: str, side: str, qty: str, price: str | None = None) -> Answer:
-        body: dict[str, Any] = {"symbol": symbol, "side": side, "qty": qty}
-        if price is not None:
-            body["price"] = price
+    async def open(self, symbol: str, side: str, qty: str, price: str) -> Answer:
+        """A position opened by someone else (an entry bot), at `price`."""
+        body = {"symbol": symbol, "side": side, "qty": qty, "price": price}
         answer = await self.client.admin("POST", "/sim/position", body)
         assert answer.status == 200, answer.body
         return answer

@@ -32,7 +32,7 @@ async def test_a_new_position_has_its_hard_stop_and_take_profits_within_a_second
 ) -> None:
     async with live_daemon(tmp_path) as live:
         await live.price(SYMBOL, "40000")
-        await live.open(SYMBOL, "LONG", "1")
+        await live.open(SYMBOL, "LONG", "1", "40000")
         await live.settle(SYMBOL, timeout_s=1.0)
         algo = live.sim.account.open_algo_orders(SYMBOL)
         limits = live.sim.account.open_orders(SYMBOL)
@@ -48,7 +48,7 @@ async def test_a_new_position_has_its_hard_stop_and_take_profits_within_a_second
 async def test_breakeven_trail_and_take_profits_run_as_the_spec_says(tmp_path: Path) -> None:
     async with live_daemon(tmp_path) as live:
         await live.price(SYMBOL, "40000")
-        await live.open(SYMBOL, "LONG", "1")
+        await live.open(SYMBOL, "LONG", "1", "40000")
         await live.settle(SYMBOL)
         for price in ("40100", "40330"):  # +0.825 %: breakeven arms, its stop at 40040
             await live.price(SYMBOL, price)
@@ -83,7 +83,7 @@ async def test_breakeven_trail_and_take_profits_run_as_the_spec_says(tmp_path: P
 async def test_a_short_is_protected_on_the_other_side(tmp_path: Path) -> None:
     async with live_daemon(tmp_path) as live:
         await live.price(SYMBOL, "40000")
-        await live.open(SYMBOL, "SHORT", "0.5")
+        await live.open(SYMBOL, "SHORT", "0.5", "40000")
         await live.settle(SYMBOL)
         (hard,) = live.sim.account.open_algo_orders(SYMBOL)
         assert (hard.trigger_price, hard.side.value) == (D("40800.0"), "BUY")
