@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 

@@ -21,10 +21,18 @@ def own_orders(ledger: Ledger, symbol: str) -> list[LedgerOrder]:
     ]
 
 
-def leg_of(order: LedgerOrder) -> str:
-    ref = parse_client_order_id(order.client_order_id)
-    assert ref is not None and ref.leg is not None
+def leg_of_id(client_order_id: str) -> str | None:
+    """The exit brain's leg an id names (TP1, HARD_SL, …), or None for anyone else's."""
+    ref = parse_client_order_id(client_order_id)
+    if ref is None or ref.module_code != "eb" or ref.leg is None:
+        return None
     return f"TP{ref.tp_number}" if ref.leg is Leg.TAKE_PROFIT else ref.leg.value
+
+
+def leg_of(order: LedgerOrder) -> str:
+    leg = leg_of_id(order.client_order_id)
+    assert leg is not None
+    return leg
 
 
 def assert_invariants(ledger: Ledger, symbol: str) -> None:
