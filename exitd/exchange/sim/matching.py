@@ -8,11 +8,13 @@ copying a book per tick; nothing outside this module holds them.
 Matching is tick-synchronous (SPEC-exits.md): at each price, conditional orders first (the most
 protective first, a close-position one first on a tie); a triggered one places its child order
 (MARKET, or LIMIT for STOP/TAKE_PROFIT), a market child filling at the price plus slippage;
-then limits in price-time priority, each at its limit price; orders left with nothing to
-reduce expire. An order placed now rests from the next price on, except that an order which
-can take at once does, as a taker on Binance would: a MARKET, or a LIMIT GTC/IOC/FOK that
-crosses the current price fills at that price (plus slippage, never past its limit). A GTX
-(post-only) LIMIT that would cross is refused; an IOC/FOK remainder expires.
+then limits in price-time priority, each at its limit price. When the position closes, only
+close-position stops (good-till-position, GTE_GTC) expire; plain reduce-only orders stay
+open, as on Binance, and expire only if they later meet nothing to reduce. An order placed
+now rests from the next price on, except that an order which can take at once does: a
+MARKET, or a LIMIT GTC/IOC/FOK that crosses the current price fills at that price (plus
+slippage, never past its limit). A GTX LIMIT that would cross is refused; an IOC/FOK
+remainder expires. Reduce-only orders follow reduce_only.py.
 
 `submit`, `cancel_order` and `step` report everything (`MarketEvent`); `place`, `cancel` and
 `on_price` are the narrower view `exitd replay` was written against (fills and closings only,
@@ -41,14 +43,16 @@ from exitd.exchange.sim.book import (
     SimOrderType,
     TimeInForce,
     Trade,
+    outcomes,
 )
 from exitd.exchange.sim.price_rules import (
     crosses,
+    fired,
     move_position,
     slipped_price,
-    trail_level,
     triggered,
 )
+from exitd.exchange.sim.reduce_only import open_reduce_only, reduce_only_refusal
 
 __all__ = ["BookOrder", "OrderClosed", "OrderState", "Outcome", "Refusal", "SymbolMarket", "Trade"]
 
@@ -81,12 +85,15 @@ class SymbolMarket:
     _parents: dict[int, BookOrder] = field(default_factory=dict)  # open child id -> algo order
     # Open regular orders carrying each client id, the latest last (-4116, cancel by client id).
     _by_client_id: dict[str, list[BookOrder]] = field(default_factory=dict)
+    # Fault: triggered orders wait in TRIGGERING, their child unplaced, while this is set.
+    hold_triggers: bool = False
+    triggering: dict[str, BookOrder] = field(default_factory=dict)  # held, by client algo id
 
     # --- the narrow view (exitd replay) ---------------------------------------------------------
 
     def place(self, order: BookOrder, time_ms: int) -> Refusal | list[Outcome]:
         result = self.submit(order, time_ms)
-        return result if isinstance(result, Refusal) else _outcomes(result)
+        return result if isinstance(result, Refusal) else outcomes(result)
 
     def cancel(self, client_order_id: str, time_ms: int) -> Refusal | OrderClosed:
         """The open regular order with this client id (the latest), else the conditional one."""
@@ -102,16 +109,19 @@ class SymbolMarket:
         return OrderClosed(order.order_id, client_order_id, OrderState.CANCELED, time_ms)
 
     def on_price(self, price: Decimal, time_ms: int) -> list[Outcome]:
-        return _outcomes(self.step(price, time_ms))
+        return outcomes(self.step(price, time_ms))
 
     # --- orders ---------------------------------------------------------------------------------
 
-    def submit(self, order: BookOrder, time_ms: int) -> Refusal | list[MarketEvent]:
-        """Accept `order` (it may take at once); a refusal leaves the book unchanged."""
+    def submit(
+        self, order: BookOrder, time_ms: int, *, check_reduce_only: bool = False
+    ) -> Refusal | list[MarketEvent]:
+        """Accept `order` (it may take at once); a refusal leaves the book unchanged.
+        A conditional reduce-only order is checked at placement only if `check_reduce_only`."""
         book = self.conditionals if order.type.conditional else self._by_client_id
         if order.client_order_id in book:
             return Refusal.DUPLICATE_CLIENT_ID
-        refusal = self._refusal(order)
+        refusal = self._refusal(order, check_reduce_only or not order.type.conditional)
         if refusal is not None:
             return refusal
         order.created_ms = order.updated_ms = time_ms
@@ -123,13 +133,20 @@ class SymbolMarket:
         self._take_or_rest(order, time_ms, events)
         return events
 
-    def _refusal(self, order: BookOrder) -> Refusal | None:
+    def _refusal(self, order: BookOrder, check_reduce_only: bool) -> Refusal | None:
         """Binance's placement checks against the current price and position."""
         price, kind = self.mark_price, order.type
+        if order.close_position and self.position == 0:
+            return Refusal.GTE_NO_POSITION
         if price is not None and kind.conditional and self._would_trigger(order, price):
             return Refusal.WOULD_TRIGGER
-        if order.reduce_only and self._reducible(order) <= 0:
-            return Refusal.REDUCE_ONLY
+        if order.reduce_only and check_reduce_only:
+            already = open_reduce_only(self.orders.values(), order.sign)
+            if kind.conditional:
+                already += open_reduce_only(self.conditionals.values(), order.sign)
+            refusal = reduce_only_refusal(order.sign, order.quantity, self.position, already)
+            if refusal is not None:
+                return refusal
         if kind is SimOrderType.MARKET and price is None:
             return Refusal.NO_PRICE
         if kind is SimOrderType.LIMIT and price is not None:
@@ -196,27 +213,14 @@ class SymbolMarket:
         """Step 1 of a tick: match every resting order against `price`."""
         self.mark_price = price
         events: list[MarketEvent] = []
-        for order in self._triggered_conditionals(price):
+        for order in fired(self.conditionals.values(), price):
             if order.client_order_id in self.conditionals:
-                self._trigger(order, price, time_ms, events)
+                self._trigger(order, time_ms, events)
         for order in self._crossed_limits(price):
             if order.order_id in self.orders:  # not gone earlier in this tick
                 assert order.price is not None
                 self._fill(order, order.price, time_ms, events, maker=True)
         return events
-
-    def _triggered_conditionals(self, price: Decimal) -> list[BookOrder]:
-        fired = []
-        for order in self.conditionals.values():
-            if order.type is SimOrderType.TRAILING_STOP_MARKET:
-                level = trail_level(order, price)
-            else:
-                level = order.trigger_price
-            if level is not None and triggered(order, level, price):
-                fired.append((level, order))
-        # Most protective first: the highest sell level, the lowest buy; then close-position.
-        fired.sort(key=lambda lo: (lo[0] * lo[1].sign, not lo[1].close_position))
-        return [order for _, order in fired]
 
     def _crossed_limits(self, price: Decimal) -> list[BookOrder]:
         crossed = [o for o in self.orders.values() if crosses(o, price)]
@@ -224,15 +228,35 @@ class SymbolMarket:
         crossed.sort(key=lambda o: (-o.sign * (o.price or _ZERO), o.order_id))
         return crossed
 
-    def _trigger(
-        self, algo: BookOrder, price: Decimal, time_ms: int, events: list[MarketEvent]
-    ) -> None:
-        """The algo service hands a triggered order to matching: TRIGGERING, TRIGGERED, child."""
+    def release_triggers(self, time_ms: int) -> list[MarketEvent]:
+        """The TRIGGERING fault cleared: the held orders reach matching now."""
+        self.hold_triggers = False
+        events: list[MarketEvent] = []
+        for algo in list(self.triggering.values()):
+            del self.triggering[algo.client_order_id]
+            self._place_child(algo, time_ms, events)
+        return events
+
+    def _trigger(self, algo: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
+        """The algo service hands a triggered order to matching: TRIGGERING, then its child."""
         del self.conditionals[algo.client_order_id]
         algo.trigger_ms = time_ms
         self._algo_status(algo, AlgoStatus.TRIGGERING, time_ms, events)
-        if algo.reducing and self._reducible(algo) <= 0:
-            # Nothing to reduce on this side any more: matching denies it (ALGO_UPDATE rm).
+        if self.hold_triggers:
+            self.triggering[algo.client_order_id] = algo
+            return
+        self._place_child(algo, time_ms, events)
+
+    def _place_child(self, algo: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
+        """Matching checks the triggered order (reduce-only against the position and the open
+        reduce-only orders), then places its child: TRIGGERED, the child's NEW and fills."""
+        denied: Refusal | None = None
+        if algo.reduce_only:
+            already = open_reduce_only(self.orders.values(), algo.sign)
+            denied = reduce_only_refusal(algo.sign, algo.quantity, self.position, already)
+        elif algo.close_position and self._reducible(algo) <= 0:
+            denied = Refusal.REDUCE_ONLY
+        if denied is not None:  # matching denies it (ALGO_UPDATE REJECTED with `rm`)
             self._algo_status(algo, AlgoStatus.REJECTED, time_ms, events)
             return
         held = abs(self.position)
@@ -250,6 +274,8 @@ class SymbolMarket:
             created_ms=time_ms,
             updated_ms=time_ms,
             algo_id=algo.order_id,
+            price_protect=algo.price_protect,
+            stp_mode=algo.stp_mode,
         )
         algo.actual_order_id = child.order_id
         self.children[child.order_id] = child
@@ -329,10 +355,9 @@ class SymbolMarket:
             self._algo_status(parent, AlgoStatus.FINISHED, time_ms, events)
 
     def _expire_reducing(self, time_ms: int, events: list[MarketEvent]) -> None:
-        """Flat: what is left with nothing to reduce goes (Binance: EXPIRED)."""
-        for order in [o for o in self.orders.values() if o.reducing]:
-            self._close(order, OrderState.EXPIRED, time_ms, events)
-        for algo in [o for o in self.conditionals.values() if o.reducing]:
+        """Flat: close-position stops are good-till-position and expire (Binance: EXPIRED);
+        plain reduce-only orders stay open, conditional or not (binance-usdm.md §14)."""
+        for algo in [o for o in self.conditionals.values() if o.close_position]:
             self._end_algo(algo, AlgoStatus.EXPIRED, time_ms, events)
 
     def _end_algo(
@@ -380,22 +405,7 @@ class SymbolMarket:
         return realized
 
 
-def _outcomes(events: list[MarketEvent]) -> list[Outcome]:
-    """The replay's view: fills, closings, and algo orders that ended without a child."""
-    outcomes: list[Outcome] = []
-    for event in events:
-        if isinstance(event, Trade | OrderClosed):
-            outcomes.append(event)
-        elif isinstance(event, AlgoChanged) and event.status in _ENDED_UNFILLED:
-            state = (
-                OrderState.CANCELED if event.status is AlgoStatus.CANCELED else OrderState.EXPIRED
-            )
-            outcomes.append(OrderClosed(event.algo_id, event.client_algo_id, state, event.time_ms))
-    return outcomes
-
-
 _RESTING = (TimeInForce.GTC, TimeInForce.GTX, TimeInForce.GTD)  # IOC and FOK never rest
-_ENDED_UNFILLED = (AlgoStatus.CANCELED, AlgoStatus.EXPIRED, AlgoStatus.REJECTED)
 # The algo record's `state` mirrors its end, for callers that read only `state`.
 _ALGO_END_STATES = {
     AlgoStatus.CANCELED: OrderState.CANCELED,

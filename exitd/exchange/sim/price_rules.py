@@ -6,6 +6,7 @@ A buy's sign is +1 and a sell's -1 (`BookOrder.sign`), so one comparison serves 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from exitd.engine.model import OrderSide
@@ -27,6 +28,21 @@ def triggered(order: BookOrder, level: Decimal, price: Decimal) -> bool:
     if order.type.take_profit:
         return (level - price) * order.sign >= 0
     return (price - level) * order.sign >= 0
+
+
+def fired(conditionals: Iterable[BookOrder], price: Decimal) -> list[BookOrder]:
+    """The conditional orders `price` triggers, the most protective first: the highest sell
+    level, the lowest buy; then close-position ones."""
+    hits = []
+    for order in conditionals:
+        if order.type is SimOrderType.TRAILING_STOP_MARKET:
+            level = trail_level(order, price)
+        else:
+            level = order.trigger_price
+        if level is not None and triggered(order, level, price):
+            hits.append((level, order))
+    hits.sort(key=lambda lo: (lo[0] * lo[1].sign, not lo[1].close_position))
+    return [order for _, order in hits]
 
 
 def trail_level(order: BookOrder, price: Decimal) -> Decimal | None:
