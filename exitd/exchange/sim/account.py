@@ -1,11 +1,11 @@
 """One simulated USD-M account in one-way mode: every symbol's market, ids, wallet and ledger.
 
 Sans-I/O like matching: time is an argument, results are typed values, and the server turns
-them into Binance's answers and user-data events. It owns what Binance keeps per account
-rather than per symbol: the two id spaces (orderId for regular orders, algoId for conditional
-ones, each counting up), the 200 open conditional orders limit (-4045), the one
-close-position stop per direction rule (-4130), the USDT wallet (realised P&L less
-commission) and the ledger.
+them into Binance's answers and user-data events. It owns what Binance keeps per account: the
+two id spaces (orderIds count from 1; algoIds from a large base, as live data shows
+1000000033225453 beside orderId 88937381063, §14, so an algoId finds no order), the 200 open
+conditional orders limit (-4045), one close-position stop per direction (-4130), the USDT
+wallet (realised P&L less commission) and the ledger.
 
 Commission: taker 0.05 %, maker 0.02 % of the notional (Binance's base tier), charged in
 USDT on every fill; a resting LIMIT filled on a later price is the maker, everything else
@@ -14,9 +14,6 @@ USDT on every fill; a resting LIMIT filled on a later price is the maker, everyt
 Events of one call come in the order they happened; on a trigger: ALGO_UPDATE TRIGGERING,
 TRIGGERED (with the child's id), the child's NEW, its trades each followed by the position
 and the balance, then ALGO_UPDATE FINISHED. The order on the wire is user_data.py's concern.
-
-algoIds live in their own large id space (live data shows 1000000033225453 beside orderId
-88937381063, binance-usdm.md §14), so an algoId sent to the order endpoints finds nothing.
 """
 
 from __future__ import annotations
@@ -131,6 +128,7 @@ class SimAccount:
         reduce_only: bool = False,
         client_order_id: str | None = None,
         stp_mode: str | None = None,
+        good_till_date: int | None = None,
     ) -> Accepted | Rejected:
         """POST /fapi/v1/order: LIMIT or MARKET only since 2025-12-09 (-4120 otherwise)."""
         market = self.markets.get(symbol)
@@ -147,6 +145,7 @@ class SimAccount:
             reduce_only=reduce_only,
             time_in_force=time_in_force,
             stp_mode=stp_mode,
+            good_till_date=good_till_date,
         )
         refusal = order_refusal(order)
         return self._submit(market, order, time_ms, refusal)

@@ -162,6 +162,7 @@ class BookOrder:
     algo_id: int | None = None  # a child order's parent algo order
     price_protect: bool = False  # echoed as sent
     stp_mode: str | None = None  # selfTradePreventionMode as sent; None: the default
+    good_till_date: int | None = None  # a GTD order's goodTillDate, echoed (never enforced)
 
     @property
     def sign(self) -> int:

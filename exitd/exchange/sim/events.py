@@ -172,7 +172,7 @@ def order_trade_update(
             "rp": numbers.plain(trade.realized_pnl) if trade else "0",
             "V": order.stp_mode or _STP_MODE,
             "pm": "NONE",
-            "gtd": 0,
+            "gtd": order.good_till_date or 0,
             "er": _expire_reason(order, execution),
         },
     }

@@ -50,9 +50,9 @@ from exitd.exchange.sim.price_rules import (
     fired,
     move_position,
     slipped_price,
-    triggered,
+    would_trigger,
 )
-from exitd.exchange.sim.reduce_only import open_reduce_only, reduce_only_refusal
+from exitd.exchange.sim.reduce_only import reduce_only_refusal, trigger_refusal
 
 __all__ = ["BookOrder", "OrderClosed", "OrderState", "Outcome", "Refusal", "SymbolMarket", "Trade"]
 
@@ -138,13 +138,13 @@ class SymbolMarket:
         price, kind = self.mark_price, order.type
         if order.close_position and self.position == 0:
             return Refusal.GTE_NO_POSITION
-        if price is not None and kind.conditional and self._would_trigger(order, price):
+        if price is not None and kind.conditional and would_trigger(order, price):
             return Refusal.WOULD_TRIGGER
         if order.reduce_only and check_reduce_only:
-            already = open_reduce_only(self.orders.values(), order.sign)
-            if kind.conditional:
-                already += open_reduce_only(self.conditionals.values(), order.sign)
-            refusal = reduce_only_refusal(order.sign, order.quantity, self.position, already)
+            conditionals = self.conditionals.values() if kind.conditional else ()
+            refusal = reduce_only_refusal(
+                order, self.position, [*self.orders.values(), *conditionals]
+            )
             if refusal is not None:
                 return refusal
         if kind is SimOrderType.MARKET and price is None:
@@ -156,14 +156,6 @@ class SymbolMarket:
             if not takes and order.time_in_force is TimeInForce.FOK:
                 return Refusal.FOK_UNFILLED
         return None
-
-    def _would_trigger(self, order: BookOrder, price: Decimal) -> bool:
-        if order.type is SimOrderType.TRAILING_STOP_MARKET:
-            # The activation price must be on the far side of the price (-2021 otherwise).
-            activation = order.activation_price
-            return activation is not None and (activation - price) * order.sign >= 0
-        assert order.trigger_price is not None
-        return triggered(order, order.trigger_price, price)
 
     def _rest_conditional(self, order: BookOrder, time_ms: int) -> list[MarketEvent]:
         if order.type is SimOrderType.TRAILING_STOP_MARKET:
@@ -248,15 +240,9 @@ class SymbolMarket:
         self._place_child(algo, time_ms, events)
 
     def _place_child(self, algo: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
-        """Matching checks the triggered order (reduce-only against the position and the open
-        reduce-only orders), then places its child: TRIGGERED, the child's NEW and fills."""
-        denied: Refusal | None = None
-        if algo.reduce_only:
-            already = open_reduce_only(self.orders.values(), algo.sign)
-            denied = reduce_only_refusal(algo.sign, algo.quantity, self.position, already)
-        elif algo.close_position and self._reducible(algo) <= 0:
-            denied = Refusal.REDUCE_ONLY
-        if denied is not None:  # matching denies it (ALGO_UPDATE REJECTED with `rm`)
+        """Matching checks the triggered order (reduce_only.py), denies it (ALGO_UPDATE
+        REJECTED with `rm`) or places its child: TRIGGERED, the child's NEW and fills."""
+        if trigger_refusal(algo, self.position, self.orders.values()) is not None:
             self._algo_status(algo, AlgoStatus.REJECTED, time_ms, events)
             return
         held = abs(self.position)

@@ -63,7 +63,7 @@ def _order_tail(spec: SymbolSpec, o: BookOrder, parent: BookOrder | None) -> dic
         "origType": (parent or o).type.value,
         "priceMatch": "NONE",
         "selfTradePreventionMode": o.stp_mode or "NONE",
-        "goodTillDate": 0,
+        "goodTillDate": o.good_till_date or 0,
     }
 
 

@@ -30,6 +30,16 @@ def triggered(order: BookOrder, level: Decimal, price: Decimal) -> bool:
     return (price - level) * order.sign >= 0
 
 
+def would_trigger(order: BookOrder, price: Decimal) -> bool:
+    """A conditional order placed at `price` that would trigger at once (-2021); a trailing
+    stop's activation price must be on the far side of the price."""
+    if order.type is SimOrderType.TRAILING_STOP_MARKET:
+        activation = order.activation_price
+        return activation is not None and (activation - price) * order.sign >= 0
+    assert order.trigger_price is not None
+    return triggered(order, order.trigger_price, price)
+
+
 def fired(conditionals: Iterable[BookOrder], price: Decimal) -> list[BookOrder]:
     """The conditional orders `price` triggers, the most protective first: the highest sell
     level, the lowest buy; then close-position ones."""

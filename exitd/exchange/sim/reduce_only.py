@@ -19,15 +19,33 @@ from exitd.exchange.sim.book import BookOrder, Refusal
 _ZERO = Decimal(0)
 
 
-def reduce_only_refusal(
-    sign: int, quantity: Decimal, position: Decimal, open_quantity: Decimal
-) -> Refusal | None:
+def rule(sign: int, quantity: Decimal, position: Decimal, open_quantity: Decimal) -> Refusal | None:
     """Why a reduce-only order of `quantity` on side `sign` (+1 buy, -1 sell) may not stand
     beside `open_quantity` of open reduce-only orders on its side; None if it may."""
     if position * sign >= 0:
         return Refusal.REDUCE_ONLY
     if quantity + open_quantity > abs(position):
         return Refusal.REDUCE_ONLY_EXCEEDS
+    return None
+
+
+def reduce_only_refusal(
+    order: BookOrder, position: Decimal, open_orders: Iterable[BookOrder]
+) -> Refusal | None:
+    """The rule for a reduce-only `order` beside the open orders it must share the position
+    with (the order itself not among them)."""
+    return rule(order.sign, order.quantity, position, open_reduce_only(open_orders, order.sign))
+
+
+def trigger_refusal(
+    algo: BookOrder, position: Decimal, open_orders: Iterable[BookOrder]
+) -> Refusal | None:
+    """Why matching denies a triggered conditional order: a reduce-only one by the rule
+    against the open regular orders, a close-position one if nothing is left to close."""
+    if algo.reduce_only:
+        return reduce_only_refusal(algo, position, open_orders)
+    if algo.close_position and position * algo.sign >= 0:
+        return Refusal.REDUCE_ONLY
     return None
 
 

@@ -69,6 +69,7 @@ def place(ex: SimExchange, order: params.NewOrder, now: int) -> dict[str, Any]:
         reduce_only=order.reduce_only,
         client_order_id=order.client_order_id,
         stp_mode=order.stp_mode,
+        good_till_date=order.good_till_date,
     )
     if isinstance(result, Rejected):
         raise refusal_error(result.refusal)

@@ -15,7 +15,7 @@ from exitd.exchange.sim.account import Accepted, AlgoParams, Rejected, SimAccoun
 from exitd.exchange.sim.book import AlgoChanged, AlgoStatus, BookOrder, Refusal, SimOrderType
 from exitd.exchange.sim.errors import BinanceError
 from exitd.exchange.sim.faults import FaultError, Faults, parse_faults
-from exitd.exchange.sim.reduce_only import open_reduce_only, reduce_only_refusal
+from exitd.exchange.sim.reduce_only import open_reduce_only, rule
 from exitd.exchange.sim.user_data import UserDataFeed
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
@@ -38,7 +38,7 @@ S = "BTCUSDT"
 def test_reduce_only_rule(
     sign: int, qty: str, position: str, already: str, expected: Refusal | None
 ) -> None:
-    assert reduce_only_refusal(sign, D(qty), D(position), D(already)) is expected
+    assert rule(sign, D(qty), D(position), D(already)) is expected
 
 
 def test_open_reduce_only_counts_what_the_sides_reduce_only_orders_may_still_close() -> None:

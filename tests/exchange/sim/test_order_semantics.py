@@ -351,3 +351,18 @@ async def test_an_algo_order_stays_triggering_until_the_fault_clears() -> None:
         assert cancel.body["code"] == -2011 and amount == "0.010"
         assert kinds(released)[-2:] == [("ALGO_UPDATE", "TRIGGERED"), ("ALGO_UPDATE", "FINISHED")]
         assert await position_amount(client) in ("0", "0.000")
+
+
+async def test_a_regular_orders_parameters_are_echoed_as_sent() -> None:
+    async with running() as (ex, client):
+        await price(client, "65000")
+        gtd = ex.clock() + 3_600_000
+        body = limit("BUY", "0.010", "60000", reduce_only=False)
+        body |= {"timeInForce": "GTD", "goodTillDate": str(gtd),
+                 "selfTradePreventionMode": "EXPIRE_TAKER"}  # fmt: skip
+        placed = await client.call("POST", "/fapi/v1/order", body)
+        assert placed.status == 200, placed.body
+        query = {"symbol": "BTCUSDT", "orderId": placed.body["orderId"]}
+        for answer in (placed.body, (await client.call("GET", "/fapi/v1/order", query)).body):
+            assert (answer["timeInForce"], answer["goodTillDate"]) == ("GTD", gtd)
+            assert answer["selfTradePreventionMode"] == "EXPIRE_TAKER"
