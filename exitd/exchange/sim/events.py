@@ -8,8 +8,9 @@ precision, as Binance prints them; a symbol the simulator does not list prints p
 
 Where the sim has no such value it sends Binance's neutral one, never an invented figure:
 funding rate "0.00000000" (the sim charges no funding), index and settle price = mark,
-bids/asks notional "0", breakeven price = entry price, STP mode EXPIRE_MAKER (the default
-recorded in the real ALGO_UPDATE payloads), price match NONE, margin type cross.
+bids/asks notional "0", breakeven price = entry price, STP mode EXPIRE_MAKER unless one was
+sent (the default recorded in the real ALGO_UPDATE payloads), price match NONE, margin type
+cross. Sent parameters (priceProtect, selfTradePreventionMode, goodTillDate) are echoed.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ clears them). Endpoint keys are `"METHOD /path"`, `"/path"` (any method) or `"*"
 specific one applies.
 
     {
-      "seed": 7,                                  # the RNG of the rates below (default 0)
+      "seed": 7,                         # the RNG of the rates and the shuffle (default 0)
       "latency_ms": {"POST /fapi/v1/order": 250, "*": 5},
       "errors": {"/fapi/v1/order": {"rate": 0.5, "kind": "unknown_error"}},
       "unknown_status": {"POST /fapi/v1/order": {"rate": 1.0, "answer": "timeout"}},
@@ -40,7 +40,8 @@ specific one applies.
   an order drawn from the `seed`ed RNG, as Binance promises no order (§14).
 - `lost_orders`: an order (regular or algo) accepted while this is set answers -2013 to a
   query and -2011 to a cancel for `ms` of sim time after its acceptance (freqtrade#12681);
-  it exists and fills meanwhile. DELETE /sim/faults finds them again.
+  it still rests, fills and shows in the open-order lists meanwhile. DELETE /sim/faults
+  finds them all again.
 - `stuck_triggering`: a conditional order that triggers stays in TRIGGERING (so reported;
   a cancel answers -2011) and its child is not placed until the fault is cleared (by a POST
   without it or DELETE /sim/faults), then it is placed at the price of that moment.
