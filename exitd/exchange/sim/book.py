@@ -14,6 +14,10 @@ from enum import Enum
 from exitd.engine.model import OrderSide
 
 _ZERO = Decimal(0)
+# selfTradePreventionMode when none was sent, as recorded: regular orders' REST answers say
+# NONE, conditional orders' ALGO_UPDATEs EXPIRE_MAKER (a triggered order's child inherits it).
+ORDER_STP_DEFAULT = "NONE"
+ALGO_STP_DEFAULT = "EXPIRE_MAKER"
 
 
 class SimOrderType(Enum):

@@ -30,6 +30,7 @@ from decimal import Decimal
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.sim.book import (
+    ALGO_STP_DEFAULT,
     AlgoChanged,
     AlgoStatus,
     BookOrder,
@@ -261,7 +262,7 @@ class SymbolMarket:
             updated_ms=time_ms,
             algo_id=algo.order_id,
             price_protect=algo.price_protect,
-            stp_mode=algo.stp_mode,
+            stp_mode=algo.stp_mode or ALGO_STP_DEFAULT,
         )
         algo.actual_order_id = child.order_id
         self.children[child.order_id] = child

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from exitd.exchange.sim import numbers
-from exitd.exchange.sim.book import AlgoStatus, BookOrder
+from exitd.exchange.sim.book import ALGO_STP_DEFAULT, ORDER_STP_DEFAULT, AlgoStatus, BookOrder
 from exitd.exchange.sim.ledger import LedgerFill
 from exitd.exchange.sim.symbols import SymbolSpec
 
@@ -62,7 +62,7 @@ def _order_tail(spec: SymbolSpec, o: BookOrder, parent: BookOrder | None) -> dic
         "priceProtect": o.price_protect,
         "origType": (parent or o).type.value,
         "priceMatch": "NONE",
-        "selfTradePreventionMode": o.stp_mode or "NONE",
+        "selfTradePreventionMode": o.stp_mode or ORDER_STP_DEFAULT,
         "goodTillDate": o.good_till_date or 0,
     }
 
@@ -130,8 +130,7 @@ def algo_answer(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
         "triggerPrice": price_str(spec, o.trigger_price),
         "price": price_str(spec, o.price),
         "icebergQuantity": None,
-        # As sent; else the default every algo sample shows.
-        "selfTradePreventionMode": o.stp_mode or "EXPIRE_MAKER",
+        "selfTradePreventionMode": o.stp_mode or ALGO_STP_DEFAULT,
         "workingType": o.working_type.value,
         "priceMatch": "NONE",
         "closePosition": o.close_position,

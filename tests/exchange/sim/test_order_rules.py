@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from exitd.engine.model import OrderSide, Side
-from exitd.exchange.sim import params_echo
+from exitd.exchange.sim import params_echo, payloads
 from exitd.exchange.sim.account import Accepted, AlgoParams, Rejected, SimAccount
 from exitd.exchange.sim.book import AlgoChanged, AlgoStatus, BookOrder, Refusal, SimOrderType
 from exitd.exchange.sim.errors import BinanceError
 from exitd.exchange.sim.faults import FaultError, Faults, parse_faults
 from exitd.exchange.sim.reduce_only import open_reduce_only, rule
+from exitd.exchange.sim.symbols import SYMBOLS
 from exitd.exchange.sim.user_data import UserDataFeed
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
@@ -142,6 +143,21 @@ def test_a_moments_events_go_out_in_the_order_live_logs_show() -> None:
         ("ALGO_UPDATE", "TRIGGERED"),
         ("ALGO_UPDATE", "FINISHED"),
     ]
+
+
+def test_a_childs_rest_view_and_its_stream_events_agree_on_the_defaults() -> None:
+    acc, batch = _stopped_out()
+    (filled,) = [p for name, p in UserDataFeed().encode(batch, acc, 2)
+                 if name == "ORDER_TRADE_UPDATE" and p["o"]["X"] == "FILLED"]  # fmt: skip
+    child = acc.query_order(S, order_id=filled["o"]["i"])
+    assert child is not None and child.algo_id is not None
+    found = acc.query_algo_order(algo_id=child.algo_id)
+    assert found is not None
+    rest = payloads.order_query(SYMBOLS[S], child, found[1])
+    o = filled["o"]
+    assert (rest["selfTradePreventionMode"], rest["priceProtect"]) == (o["V"], o["pP"])
+    assert (rest["origType"], rest["stopPrice"], rest["workingType"]) == (o["ot"], o["sp"], o["wt"])
+    assert (rest["goodTillDate"], rest["closePosition"]) == (o["gtd"], o["cp"])
 
 
 def test_the_shuffle_draws_from_the_accounts_rng() -> None:
