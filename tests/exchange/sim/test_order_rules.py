@@ -11,8 +11,15 @@ import pytest
 
 from exitd.engine.model import OrderSide, Side
 from exitd.exchange.sim import params_echo, payloads
-from exitd.exchange.sim.account import Accepted, AlgoParams, Rejected, SimAccount
-from exitd.exchange.sim.book import AlgoChanged, AlgoStatus, BookOrder, Refusal, SimOrderType
+from exitd.exchange.sim.account import Accepted, Rejected, SimAccount
+from exitd.exchange.sim.book import (
+    AlgoChanged,
+    AlgoParams,
+    AlgoStatus,
+    BookOrder,
+    Refusal,
+    SimOrderType,
+)
 from exitd.exchange.sim.errors import BinanceError
 from exitd.exchange.sim.faults import FaultError, Faults, parse_faults
 from exitd.exchange.sim.reduce_only import open_reduce_only, rule
