@@ -1,11 +1,11 @@
 """One simulated USD-M account in one-way mode: every symbol's market, ids, wallet and ledger.
 
 Sans-I/O like matching: time is an argument, results are typed values, and the server turns
-them into Binance's answers and user-data events. It owns what Binance keeps per account
-rather than per symbol: the two id spaces (orderId for regular orders, algoId for conditional
-ones, each counting up), the 200 open conditional orders limit (-4045), the one
-close-position stop per direction rule (-4130), the USDT wallet (realised P&L less
-commission) and the ledger.
+them into Binance's answers and user-data events. It owns what Binance keeps per account: the
+two id spaces (orderIds count from 1; algoIds from a large base, as live data shows
+1000000033225453 beside orderId 88937381063, §14, so an algoId finds no order), the 200 open
+conditional orders limit (-4045), one close-position stop per direction (-4130), the USDT
+wallet (realised P&L less commission) and the ledger.
 
 Commission: taker 0.05 %, maker 0.02 % of the notional (Binance's base tier), charged in
 USDT on every fill; a resting LIMIT filled on a later price is the maker, everything else
@@ -13,8 +13,7 @@ USDT on every fill; a resting LIMIT filled on a later price is the maker, everyt
 
 Events of one call come in the order they happened; on a trigger: ALGO_UPDATE TRIGGERING,
 TRIGGERED (with the child's id), the child's NEW, its trades each followed by the position
-and the balance, then ALGO_UPDATE FINISHED. Binance may push the child's ORDER_TRADE_UPDATE
-before TRIGGERED; we keep the causal order, which a client must handle anyway.
+and the balance, then ALGO_UPDATE FINISHED. The order on the wire is user_data.py's concern.
 """
 
 from __future__ import annotations
@@ -22,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from random import Random
 
 from exitd.engine.model import OrderSide, Side
+from exitd.exchange.sim.account_rules import algo_refusal, order_refusal, tick_size
 from exitd.exchange.sim.book import (
     NO_CONDITIONS,
     AlgoChanged,
@@ -41,8 +42,8 @@ from exitd.exchange.sim.book import (
 )
 from exitd.exchange.sim.ledger import Ledger
 from exitd.exchange.sim.matching import SymbolMarket
-from exitd.exchange.sim.symbols import SYMBOLS
 
+FIRST_ALGO_ID = 1_000_000_033_225_453  # as in live data (§14); orderIds count from 1
 MAX_OPEN_CONDITIONAL = 200  # account-wide, all symbols (binance-usdm.md §5.1, 2025-12-29)
 TAKER_FEE = Decimal("0.0005")
 MAKER_FEE = Decimal("0.0002")
@@ -100,10 +101,12 @@ class SimAccount:
         self.commission = commission
         self.ledger = Ledger()
         self._next_order_id = 1
-        self._next_algo_id = 1
+        self._next_algo_id = FIRST_ALGO_ID
+        # Fault (shuffle_events): the user-data feed shuffles each moment's events with it.
+        self.event_shuffle: Random | None = None
         self.markets = {
             s: SymbolMarket(
-                s, slippage_pct=slippage_pct, tick_size=_tick_size(s), new_order_id=self._order_id
+                s, slippage_pct=slippage_pct, tick_size=tick_size(s), new_order_id=self._order_id
             )
             for s in symbols
         }
@@ -124,6 +127,8 @@ class SimAccount:
         time_in_force: TimeInForce = TimeInForce.GTC,
         reduce_only: bool = False,
         client_order_id: str | None = None,
+        stp_mode: str | None = None,
+        good_till_date: int | None = None,
     ) -> Accepted | Rejected:
         """POST /fapi/v1/order: LIMIT or MARKET only since 2025-12-09 (-4120 otherwise)."""
         market = self.markets.get(symbol)
@@ -139,8 +144,10 @@ class SimAccount:
             price=price,
             reduce_only=reduce_only,
             time_in_force=time_in_force,
+            stp_mode=stp_mode,
+            good_till_date=good_till_date,
         )
-        refusal = _order_refusal(order)
+        refusal = order_refusal(order)
         return self._submit(market, order, time_ms, refusal)
 
     def cancel_order(
@@ -200,8 +207,10 @@ class SimAccount:
         *,
         params: AlgoParams = NO_CONDITIONS,
         client_algo_id: str | None = None,
+        check_reduce_only: bool = False,
     ) -> Accepted | Rejected:
-        """POST /fapi/v1/algoOrder with algoType=CONDITIONAL."""
+        """POST /fapi/v1/algoOrder with algoType=CONDITIONAL; a reduce-only one is checked
+        against the position when it triggers (also now if `check_reduce_only`)."""
         market = self.markets.get(symbol)
         if market is None:
             return Rejected(Refusal.UNKNOWN_SYMBOL)
@@ -221,9 +230,11 @@ class SimAccount:
             callback_rate=params.callback_rate,
             time_in_force=params.time_in_force,
             working_type=params.working_type,
+            price_protect=params.price_protect,
+            stp_mode=params.stp_mode,
         )
-        refusal = _algo_refusal(order, quantity) or self._algo_limits(symbol, order)
-        return self._submit(market, order, time_ms, refusal)
+        refusal = algo_refusal(order, quantity) or self._algo_limits(symbol, order)
+        return self._submit(market, order, time_ms, refusal, check_reduce_only)
 
     def _algo_limits(self, symbol: str, order: BookOrder) -> Refusal | None:
         open_algos = self.open_algo_orders()
@@ -278,10 +289,21 @@ class SimAccount:
         return sorted((o for s, o in self._algos.values() if s == symbol), key=lambda o: o.order_id)
 
     def open_algo_orders(self, symbol: str | None = None) -> list[BookOrder]:
+        """Untriggered ones and, under the TRIGGERING fault, those held in TRIGGERING."""
         markets = [self.markets[symbol]] if symbol else list(self.markets.values())
-        return sorted(
-            (o for m in markets for o in m.conditionals.values()), key=lambda o: o.order_id
-        )
+        held = [o for m in markets for o in (*m.conditionals.values(), *m.triggering.values())]
+        return sorted(held, key=lambda o: o.order_id)
+
+    def hold_triggers(self, hold: bool, time_ms: int) -> list[AccountEvent]:
+        """Fault: triggered orders stay in TRIGGERING while `hold`; releasing places their
+        children now (what that caused is returned)."""
+        events: list[AccountEvent] = []
+        for market in self.markets.values():
+            if hold:
+                market.hold_triggers = True
+            else:
+                events.extend(self._settle(market.release_triggers(time_ms)))
+        return events
 
     # --- prices and positions -------------------------------------------------------------------
 
@@ -322,9 +344,14 @@ class SimAccount:
     # --- bookkeeping ----------------------------------------------------------------------------
 
     def _submit(
-        self, market: SymbolMarket, order: BookOrder, time_ms: int, refusal: Refusal | None
+        self,
+        market: SymbolMarket,
+        order: BookOrder,
+        time_ms: int,
+        refusal: Refusal | None,
+        check_reduce_only: bool = False,
     ) -> Accepted | Rejected:
-        result = refusal or market.submit(order, time_ms)
+        result = refusal or market.submit(order, time_ms, check_reduce_only=check_reduce_only)
         if isinstance(result, Refusal):
             self.ledger.received(market.symbol, order, time_ms, result.value)
             return Rejected(result)
@@ -391,36 +418,3 @@ def _cancel_each(
         if isinstance(result, Accepted):
             events.extend(result.events)
     return events
-
-
-def _tick_size(symbol: str) -> Decimal | None:
-    spec = SYMBOLS.get(symbol)
-    return None if spec is None else Decimal(spec.tick_size)
-
-
-def _order_refusal(order: BookOrder) -> Refusal | None:
-    if order.type.conditional:
-        return Refusal.USE_ALGO_ENDPOINT
-    if order.quantity <= 0 or (order.type is SimOrderType.LIMIT) != (order.price is not None):
-        return Refusal.BAD_PARAMETERS
-    return None
-
-
-def _algo_refusal(order: BookOrder, quantity: Decimal | None) -> Refusal | None:
-    """The algo endpoint's parameter rules that matching relies on (binance-usdm.md §5.3)."""
-    kind = order.type
-    if not kind.conditional:
-        return Refusal.NOT_CONDITIONAL
-    if order.close_position:
-        market_stop = kind in (SimOrderType.STOP_MARKET, SimOrderType.TAKE_PROFIT_MARKET)
-        if quantity is not None or order.reduce_only or not market_stop:
-            return Refusal.BAD_PARAMETERS  # -4137 / -4138
-    elif quantity is None or quantity <= 0:
-        return Refusal.BAD_PARAMETERS
-    if kind is SimOrderType.TRAILING_STOP_MARKET:
-        return None if order.callback_rate is not None else Refusal.BAD_PARAMETERS
-    if order.trigger_price is None or (kind.child_type is SimOrderType.LIMIT) != (
-        order.price is not None
-    ):
-        return Refusal.BAD_PARAMETERS
-    return None

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import Enum
+from random import Random
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -168,6 +169,8 @@ class _Admin:
             raise AdminError(str(e)) from e
         ex, now = self.ex, self.ex.clock()
         ex.faults.apply(plan, now)
+        ex.account.event_shuffle = Random(plan.seed) if plan.shuffle_events else None
+        ex.publish(ex.account.hold_triggers(plan.stuck_triggering, now), now)
         if plan.drop_websockets:
             await ex.hub.drop_all()
         if plan.refuse_websockets_s:
@@ -178,6 +181,9 @@ class _Admin:
 
     async def clear_faults(self, request: web.Request) -> Any:
         self.ex.faults.clear()
+        self.ex.account.event_shuffle = None
+        now = self.ex.clock()
+        self.ex.publish(self.ex.account.hold_triggers(False, now), now)  # held children go
         self.ex.limiter.lift_bans()  # a storm's cooldown or ban must not outlive the storm
         self.ex.hub.refuse_connections_until(0)
         return {"faults": None}

@@ -14,6 +14,10 @@ from enum import Enum
 from exitd.engine.model import OrderSide
 
 _ZERO = Decimal(0)
+# selfTradePreventionMode when none was sent, as recorded: regular orders' REST answers say
+# NONE, conditional orders' ALGO_UPDATEs EXPIRE_MAKER (a triggered order's child inherits it).
+ORDER_STP_DEFAULT = "NONE"
+ALGO_STP_DEFAULT = "EXPIRE_MAKER"
 
 
 class SimOrderType(Enum):
@@ -98,6 +102,8 @@ class Refusal(Enum):
 
     WOULD_TRIGGER = "would_trigger"  # -2021
     REDUCE_ONLY = "reduce_only"  # -2022
+    REDUCE_ONLY_EXCEEDS = "reduce_only_exceeds"  # -4118
+    GTE_NO_POSITION = "gte_no_position"  # -4509
     NO_PRICE = "no_price"
     DUPLICATE_CLIENT_ID = "duplicate_client_id"  # -4116
     UNKNOWN_ORDER = "unknown_order"  # -2011
@@ -123,6 +129,8 @@ class AlgoParams:
     callback_rate: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
     working_type: WorkingType = WorkingType.CONTRACT_PRICE
+    price_protect: bool = False
+    stp_mode: str | None = None  # selfTradePreventionMode as sent; None: not sent
 
 
 NO_CONDITIONS = AlgoParams()
@@ -156,6 +164,9 @@ class BookOrder:
     actual_order_id: int | None = None  # a triggered algo order's child
     trigger_ms: int = 0  # when a conditional order triggered; 0 before
     algo_id: int | None = None  # a child order's parent algo order
+    price_protect: bool = False  # echoed as sent
+    stp_mode: str | None = None  # selfTradePreventionMode as sent; None: the default
+    good_till_date: int | None = None  # a GTD order's goodTillDate, echoed (never enforced)
 
     @property
     def sign(self) -> int:
@@ -242,3 +253,19 @@ class PositionMoved:
 
 Outcome = Trade | OrderClosed
 MarketEvent = Trade | OrderClosed | OrderOpened | AlgoChanged | PositionMoved
+
+
+_ENDED_UNFILLED = (AlgoStatus.CANCELED, AlgoStatus.EXPIRED, AlgoStatus.REJECTED)
+
+
+def outcomes(events: list[MarketEvent]) -> list[Outcome]:
+    """The replay's view: fills, closings, and algo orders that ended without a child."""
+    out: list[Outcome] = []
+    for event in events:
+        if isinstance(event, Trade | OrderClosed):
+            out.append(event)
+        elif isinstance(event, AlgoChanged) and event.status in _ENDED_UNFILLED:
+            canceled = event.status is AlgoStatus.CANCELED
+            state = OrderState.CANCELED if canceled else OrderState.EXPIRED
+            out.append(OrderClosed(event.algo_id, event.client_algo_id, state, event.time_ms))
+    return out

@@ -138,6 +138,10 @@ POSITION_SIDE_MISMATCH = ErrorSpec(-4061, "Order's position side does not match 
 REDUCE_ONLY_CONFLICT = ErrorSpec(-4062, "Invalid or improper reduceOnly value.")
 BATCH_SIZE = ErrorSpec(-4082, "Invalid number of batch place orders.")
 DUPLICATE_CLIENT_ID = ErrorSpec(-4116, "clientOrderId is duplicated")
+# -4118: the Binance FAQ "Summary of Failed Orders" and a live answer (Qubx#386, §14).
+REDUCE_ONLY_FAILED = ErrorSpec(
+    -4118, "ReduceOnly Order Failed. Please check your existing position and open orders"
+)
 USE_ALGO_ENDPOINT = ErrorSpec(
     -4120,
     "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
@@ -147,6 +151,8 @@ CLOSE_POSITION_EXISTS = ErrorSpec(
     -4130,
     "An open stop or take profit order with GTE and closePosition in the direction is existing.",
 )
+# -4509: observed in public reports only (sieblyio/binance#609), not on the official page.
+GTE_NO_POSITION = ErrorSpec(-4509, "Time in Force (TIF) GTE can only be used with open positions.")
 MARKET_PERCENT_PRICE = ErrorSpec(
     -4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit"
 )

@@ -8,8 +8,9 @@ precision, as Binance prints them; a symbol the simulator does not list prints p
 
 Where the sim has no such value it sends Binance's neutral one, never an invented figure:
 funding rate "0.00000000" (the sim charges no funding), index and settle price = mark,
-bids/asks notional "0", breakeven price = entry price, STP mode EXPIRE_MAKER (the default
-recorded in the real ALGO_UPDATE payloads), price match NONE, margin type cross.
+bids/asks notional "0", breakeven price = entry price, price match NONE, margin type cross.
+Sent parameters (priceProtect, selfTradePreventionMode, goodTillDate) are echoed; an STP mode
+not sent is the recorded default (book.ORDER_STP_DEFAULT, ALGO_STP_DEFAULT).
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from exitd.exchange.sim import numbers
-from exitd.exchange.sim.book import AlgoStatus, BookOrder, OrderState, SimOrderType, Trade
+from exitd.exchange.sim.book import (
+    ALGO_STP_DEFAULT,
+    ORDER_STP_DEFAULT,
+    AlgoStatus,
+    BookOrder,
+    OrderState,
+    SimOrderType,
+    Trade,
+)
 from exitd.exchange.sim.symbols import SYMBOLS
 
 _ZERO = Decimal(0)
-_STP_MODE = "EXPIRE_MAKER"
 _REDUCE_ONLY_REJECT = "Reduce Only reject"  # ALGO_UPDATE `rm` of the doc example (§12.5)
 Payload = dict[str, Any]
 
@@ -166,13 +174,13 @@ def order_trade_update(
             "cp": order.close_position,
             "AP": numbers.stream_price(symbol, origin.activation_price) if trailing else "0",
             "cr": numbers.plain(origin.callback_rate or _ZERO) if trailing else "0",
-            "pP": False,
+            "pP": origin.price_protect,
             "si": 0,
             "ss": 0,
             "rp": numbers.plain(trade.realized_pnl) if trade else "0",
-            "V": _STP_MODE,
+            "V": order.stp_mode or ORDER_STP_DEFAULT,
             "pm": "NONE",
-            "gtd": 0,
+            "gtd": order.good_till_date or 0,
             "er": _expire_reason(order, execution),
         },
     }
@@ -247,11 +255,11 @@ def algo_update(symbol: str, algo: BookOrder, view: AlgoView, transaction_ms: in
     body |= {
         "tp": numbers.stream_price(symbol, trigger),
         "p": numbers.stream_price(symbol, algo.price),
-        "V": _STP_MODE,
+        "V": algo.stp_mode or ALGO_STP_DEFAULT,
         "wt": algo.working_type.value,
         "pm": "NONE",
         "cp": algo.close_position,
-        "pP": False,
+        "pP": algo.price_protect,
         "R": algo.reduce_only,
         "tt": view.trigger_ms,
         "gtd": 0,

@@ -5,7 +5,7 @@ clears them). Endpoint keys are `"METHOD /path"`, `"/path"` (any method) or `"*"
 specific one applies.
 
     {
-      "seed": 7,                                  # the RNG of the rates below (default 0)
+      "seed": 7,                         # the RNG of the rates and the shuffle (default 0)
       "latency_ms": {"POST /fapi/v1/order": 250, "*": 5},
       "symbol_latency_ms": {"ETHUSDT": 2000},
       "errors": {"/fapi/v1/order": {"rate": 0.5, "kind": "unknown_error"}},
@@ -13,7 +13,11 @@ specific one applies.
       "rate_limit_storm_s": 5,
       "drop_websockets": true,
       "refuse_websockets_s": 10,
-      "expire_listen_key": true
+      "expire_listen_key": true,
+      "reduce_only_at_placement": true,
+      "shuffle_events": true,
+      "lost_orders": {"ms": 2000},
+      "stuck_triggering": true
     }
 
 - `latency_ms`: added before the request is handled (real time, not the sim clock).
@@ -32,7 +36,21 @@ specific one applies.
   with 418 by the rate limiter, as a real one would be.
 - `drop_websockets`, `refuse_websockets_s`, `expire_listen_key`: one-shot actions on the
   stream hub, done when the POST is received.
-Only `/fapi/` paths are affected; the admin routes and websockets never are.
+- `reduce_only_at_placement`: conditional (algo) reduce-only orders are checked against the
+  position and the open reduce-only orders when placed, not only when they trigger (-2022 /
+  -4118), so a make-before-break replacement of a stop is refused (whether Binance checks
+  there is unconfirmed, binance-usdm.md §14).
+- `shuffle_events`: the user-data events of one moment (one write or one price) go out in
+  an order drawn from the `seed`ed RNG, as Binance promises no order (§14).
+- `lost_orders`: an order (regular or algo) accepted while this is set answers -2013 to a
+  query and -2011 to a cancel for `ms` of sim time after its acceptance (freqtrade#12681);
+  it still rests, fills and shows in the open-order lists meanwhile. DELETE /sim/faults
+  finds them all again.
+- `stuck_triggering`: a conditional order that triggers stays in TRIGGERING (so reported;
+  a cancel answers -2011) and its child is not placed until the fault is cleared (by a POST
+  without it or DELETE /sim/faults), then it is placed at the price of that moment.
+Only `/fapi/` paths are affected by the rates and storms; the admin routes and websockets
+never are.
 """
 
 from __future__ import annotations
@@ -93,6 +111,10 @@ class FaultPlan:
     drop_websockets: bool = False
     refuse_websockets_s: float = 0
     expire_listen_key: bool = False
+    reduce_only_at_placement: bool = False
+    shuffle_events: bool = False
+    lost_orders_ms: int = 0
+    stuck_triggering: bool = False
 
 
 def _number(value: object, where: str, *, upper: float | None = None) -> float:
@@ -133,8 +155,11 @@ def _rate_faults(
 
 
 _KEYS = {"seed", "latency_ms", "symbol_latency_ms", "errors", "unknown_status",
-         "rate_limit_storm_s", "drop_websockets", "refuse_websockets_s",
-         "expire_listen_key"}  # fmt: skip
+         "rate_limit_storm_s", "drop_websockets", "refuse_websockets_s", "expire_listen_key",
+         "reduce_only_at_placement", "shuffle_events", "lost_orders",
+         "stuck_triggering"}  # fmt: skip
+_FLAGS = ("drop_websockets", "expire_listen_key", "reduce_only_at_placement", "shuffle_events",
+          "stuck_triggering")  # fmt: skip
 
 
 def parse_faults(body: object) -> FaultPlan:
@@ -156,7 +181,7 @@ def parse_faults(body: object) -> FaultPlan:
         for k, v in _table(body, "symbol_latency_ms").items()
     }
     flags = {}
-    for name in ("drop_websockets", "expire_listen_key"):
+    for name in _FLAGS:
         value = body.get(name, False)
         if not isinstance(value, bool):
             raise FaultError(f"{name}: expected true or false, got {value!r}")
@@ -173,8 +198,18 @@ def parse_faults(body: object) -> FaultPlan:
         refuse_websockets_s=_number(
             body.get("refuse_websockets_s", 0), "refuse_websockets_s", upper=MAX_FAULT_S
         ),
+        lost_orders_ms=_lost_orders_ms(body),
         **flags,
     )
+
+
+def _lost_orders_ms(body: Mapping[str, Any]) -> int:
+    spec = body.get("lost_orders")
+    if spec is None:
+        return 0
+    if not isinstance(spec, dict) or set(spec) != {"ms"}:
+        raise FaultError('lost_orders: expected {"ms": <milliseconds>}')
+    return int(_number(spec["ms"], "lost_orders.ms"))
 
 
 def _lookup(table: Mapping[str, Any], method: str, path: str) -> Any:
@@ -191,6 +226,7 @@ class Faults:
         self.plan = FaultPlan(seed=seed)
         self.storm_until_ms = 0
         self._rng = random.Random(seed)
+        self._lost_until: dict[tuple[str, int], int] = {}  # (symbol or "algo", id) -> ms
 
     def apply(self, plan: FaultPlan, now_ms: int) -> None:
         self.plan = plan
@@ -200,6 +236,16 @@ class Faults:
 
     def clear(self) -> None:
         self.apply(FaultPlan(seed=self.plan.seed), 0)
+        self._lost_until.clear()
+
+    def accepted(self, key: tuple[str, int], now_ms: int) -> None:
+        """An order was accepted: under `lost_orders` lookups miss it for a while."""
+        if self.plan.lost_orders_ms:
+            self._lost_until[key] = now_ms + self.plan.lost_orders_ms
+
+    def lost(self, key: tuple[str, int], now_ms: int) -> bool:
+        """Whether lookups of the order `key` must miss it now."""
+        return now_ms < self._lost_until.get(key, 0)
 
     def latency_ms(self, method: str, path: str) -> int:
         value = _lookup(self.plan.latency_ms, method, path)

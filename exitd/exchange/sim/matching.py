@@ -10,11 +10,13 @@ conditionals watch it) and the mark (MARK_PRICE conditionals watch it); `step` m
 Matching is tick-synchronous (SPEC-exits.md): at each price, conditional orders first (the most
 protective first, a close-position one first on a tie); a triggered one places its child order
 (MARKET, or LIMIT for STOP/TAKE_PROFIT), a market child filling at the price plus slippage;
-then limits in price-time priority, each at its limit price; orders left with nothing to
-reduce expire. An order placed now rests from the next price on, except that an order which
-can take at once does, as a taker on Binance would: a MARKET, or a LIMIT GTC/IOC/FOK that
-crosses the current price fills at that price (plus slippage, never past its limit). A GTX
-(post-only) LIMIT that would cross is refused; an IOC/FOK remainder expires.
+then limits in price-time priority, each at its limit price. When the position closes, only
+close-position stops (good-till-position, GTE_GTC) expire; plain reduce-only orders stay
+open, as on Binance, and expire only if they later meet nothing to reduce. An order placed
+now rests from the next price on, except that an order which can take at once does: a
+MARKET, or a LIMIT GTC/IOC/FOK that crosses the current price fills at that price (plus
+slippage, never past its limit). A GTX LIMIT that would cross is refused; an IOC/FOK
+remainder expires. Reduce-only orders follow reduce_only.py.
 
 `submit`, `cancel_order` and `step` report everything (`MarketEvent`); `place`, `cancel` and
 `on_price` are the narrower view `exitd replay` was written against (fills and closings only,
@@ -30,6 +32,7 @@ from decimal import Decimal
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.sim.book import (
+    ALGO_STP_DEFAULT,
     AlgoChanged,
     AlgoStatus,
     BookOrder,
@@ -44,14 +47,16 @@ from exitd.exchange.sim.book import (
     TimeInForce,
     Trade,
     WorkingType,
+    outcomes,
 )
 from exitd.exchange.sim.price_rules import (
     crosses,
+    fired,
     move_position,
     slipped_price,
-    trail_level,
-    triggered,
+    would_trigger,
 )
+from exitd.exchange.sim.reduce_only import reduce_only_refusal, trigger_refusal
 
 __all__ = ["BookOrder", "OrderClosed", "OrderState", "Outcome", "Refusal", "SymbolMarket", "Trade"]
 
@@ -85,12 +90,15 @@ class SymbolMarket:
     _parents: dict[int, BookOrder] = field(default_factory=dict)  # open child id -> algo order
     # Open regular orders carrying each client id, the latest last (-4116, cancel by client id).
     _by_client_id: dict[str, list[BookOrder]] = field(default_factory=dict)
+    # Fault: triggered orders wait in TRIGGERING, their child unplaced, while this is set.
+    hold_triggers: bool = False
+    triggering: dict[str, BookOrder] = field(default_factory=dict)  # held, by client algo id
 
     # --- the narrow view (exitd replay) ---------------------------------------------------------
 
     def place(self, order: BookOrder, time_ms: int) -> Refusal | list[Outcome]:
         result = self.submit(order, time_ms)
-        return result if isinstance(result, Refusal) else _outcomes(result)
+        return result if isinstance(result, Refusal) else outcomes(result)
 
     def cancel(self, client_order_id: str, time_ms: int) -> Refusal | OrderClosed:
         """The open regular order with this client id (the latest), else the conditional one."""
@@ -106,16 +114,19 @@ class SymbolMarket:
         return OrderClosed(order.order_id, client_order_id, OrderState.CANCELED, time_ms)
 
     def on_price(self, price: Decimal, time_ms: int) -> list[Outcome]:
-        return _outcomes(self.step(price, time_ms))
+        return outcomes(self.step(price, time_ms))
 
     # --- orders ---------------------------------------------------------------------------------
 
-    def submit(self, order: BookOrder, time_ms: int) -> Refusal | list[MarketEvent]:
-        """Accept `order` (it may take at once); a refusal leaves the book unchanged."""
+    def submit(
+        self, order: BookOrder, time_ms: int, *, check_reduce_only: bool = False
+    ) -> Refusal | list[MarketEvent]:
+        """Accept `order` (it may take at once); a refusal leaves the book unchanged.
+        A conditional reduce-only order is checked at placement only if `check_reduce_only`."""
         book = self.conditionals if order.type.conditional else self._by_client_id
         if order.client_order_id in book:
             return Refusal.DUPLICATE_CLIENT_ID
-        refusal = self._refusal(order)
+        refusal = self._refusal(order, check_reduce_only or not order.type.conditional)
         if refusal is not None:
             return refusal
         order.created_ms = order.updated_ms = time_ms
@@ -127,14 +138,21 @@ class SymbolMarket:
         self._take_or_rest(order, time_ms, events)
         return events
 
-    def _refusal(self, order: BookOrder) -> Refusal | None:
+    def _refusal(self, order: BookOrder, check_reduce_only: bool) -> Refusal | None:
         """Binance's placement checks against the current price and position."""
         price, kind = self.trade_price, order.type
+        if order.close_position and self.position == 0:
+            return Refusal.GTE_NO_POSITION
         working = self.working_price(order)
-        if working is not None and kind.conditional and self._would_trigger(order, working):
+        if working is not None and kind.conditional and would_trigger(order, working):
             return Refusal.WOULD_TRIGGER
-        if order.reduce_only and self._reducible(order) <= 0:
-            return Refusal.REDUCE_ONLY
+        if order.reduce_only and check_reduce_only:
+            conditionals = self.conditionals.values() if kind.conditional else ()
+            refusal = reduce_only_refusal(
+                order, self.position, [*self.orders.values(), *conditionals]
+            )
+            if refusal is not None:
+                return refusal
         if kind is SimOrderType.MARKET and price is None:
             return Refusal.NO_PRICE
         if kind is SimOrderType.LIMIT and price is not None:
@@ -144,14 +162,6 @@ class SymbolMarket:
             if not takes and order.time_in_force is TimeInForce.FOK:
                 return Refusal.FOK_UNFILLED
         return None
-
-    def _would_trigger(self, order: BookOrder, price: Decimal) -> bool:
-        if order.type is SimOrderType.TRAILING_STOP_MARKET:
-            # The activation price must be on the far side of the price (-2021 otherwise).
-            activation = order.activation_price
-            return activation is not None and (activation - price) * order.sign >= 0
-        assert order.trigger_price is not None
-        return triggered(order, order.trigger_price, price)
 
     def _rest_conditional(self, order: BookOrder, time_ms: int) -> list[MarketEvent]:
         if order.type is SimOrderType.TRAILING_STOP_MARKET:
@@ -223,7 +233,7 @@ class SymbolMarket:
         if mark is not None:
             self.mark_price = mark
         events: list[MarketEvent] = []
-        for order in self._triggered_conditionals():
+        for order in fired(self.conditionals.values(), self.working_price):
             if order.client_order_id in self.conditionals:
                 self._trigger(order, time_ms, events)
         for order in self._crossed_limits(trade) if trade is not None else ():
@@ -232,35 +242,35 @@ class SymbolMarket:
                 self._fill(order, order.price, time_ms, events, maker=True)
         return events
 
-    def _triggered_conditionals(self) -> list[BookOrder]:
-        fired = []
-        for order in self.conditionals.values():
-            price = self.working_price(order)
-            if price is None:
-                continue
-            if order.type is SimOrderType.TRAILING_STOP_MARKET:
-                level = trail_level(order, price)
-            else:
-                level = order.trigger_price
-            if level is not None and triggered(order, level, price):
-                fired.append((level, order))
-        # Most protective first: the highest sell level, the lowest buy; then close-position.
-        fired.sort(key=lambda lo: (lo[0] * lo[1].sign, not lo[1].close_position))
-        return [order for _, order in fired]
-
     def _crossed_limits(self, price: Decimal) -> list[BookOrder]:
         crossed = [o for o in self.orders.values() if crosses(o, price)]
         # Price priority: the lowest sell, the highest buy; then time (order ids increase).
         crossed.sort(key=lambda o: (-o.sign * (o.price or _ZERO), o.order_id))
         return crossed
 
+    def release_triggers(self, time_ms: int) -> list[MarketEvent]:
+        """The TRIGGERING fault cleared: the held orders reach matching now."""
+        self.hold_triggers = False
+        events: list[MarketEvent] = []
+        for algo in list(self.triggering.values()):
+            del self.triggering[algo.client_order_id]
+            self._place_child(algo, time_ms, events)
+        return events
+
     def _trigger(self, algo: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
-        """The algo service hands a triggered order to matching: TRIGGERING, TRIGGERED, child."""
+        """The algo service hands a triggered order to matching: TRIGGERING, then its child."""
         del self.conditionals[algo.client_order_id]
         algo.trigger_ms = time_ms
         self._algo_status(algo, AlgoStatus.TRIGGERING, time_ms, events)
-        if algo.reducing and self._reducible(algo) <= 0:
-            # Nothing to reduce on this side any more: matching denies it (ALGO_UPDATE rm).
+        if self.hold_triggers:
+            self.triggering[algo.client_order_id] = algo
+            return
+        self._place_child(algo, time_ms, events)
+
+    def _place_child(self, algo: BookOrder, time_ms: int, events: list[MarketEvent]) -> None:
+        """Matching checks the triggered order (reduce_only.py), denies it (ALGO_UPDATE
+        REJECTED with `rm`) or places its child: TRIGGERED, the child's NEW and fills."""
+        if trigger_refusal(algo, self.position, self.orders.values()) is not None:
             self._algo_status(algo, AlgoStatus.REJECTED, time_ms, events)
             return
         held = abs(self.position)
@@ -278,6 +288,8 @@ class SymbolMarket:
             created_ms=time_ms,
             updated_ms=time_ms,
             algo_id=algo.order_id,
+            price_protect=algo.price_protect,
+            stp_mode=algo.stp_mode or ALGO_STP_DEFAULT,
         )
         algo.actual_order_id = child.order_id
         self.children[child.order_id] = child
@@ -357,10 +369,9 @@ class SymbolMarket:
             self._algo_status(parent, AlgoStatus.FINISHED, time_ms, events)
 
     def _expire_reducing(self, time_ms: int, events: list[MarketEvent]) -> None:
-        """Flat: what is left with nothing to reduce goes (Binance: EXPIRED)."""
-        for order in [o for o in self.orders.values() if o.reducing]:
-            self._close(order, OrderState.EXPIRED, time_ms, events)
-        for algo in [o for o in self.conditionals.values() if o.reducing]:
+        """Flat: close-position stops are good-till-position and expire (Binance: EXPIRED);
+        plain reduce-only orders stay open, conditional or not (binance-usdm.md §14)."""
+        for algo in [o for o in self.conditionals.values() if o.close_position]:
             self._end_algo(algo, AlgoStatus.EXPIRED, time_ms, events)
 
     def _end_algo(
@@ -408,22 +419,7 @@ class SymbolMarket:
         return realized
 
 
-def _outcomes(events: list[MarketEvent]) -> list[Outcome]:
-    """The replay's view: fills, closings, and algo orders that ended without a child."""
-    outcomes: list[Outcome] = []
-    for event in events:
-        if isinstance(event, Trade | OrderClosed):
-            outcomes.append(event)
-        elif isinstance(event, AlgoChanged) and event.status in _ENDED_UNFILLED:
-            state = (
-                OrderState.CANCELED if event.status is AlgoStatus.CANCELED else OrderState.EXPIRED
-            )
-            outcomes.append(OrderClosed(event.algo_id, event.client_algo_id, state, event.time_ms))
-    return outcomes
-
-
 _RESTING = (TimeInForce.GTC, TimeInForce.GTX, TimeInForce.GTD)  # IOC and FOK never rest
-_ENDED_UNFILLED = (AlgoStatus.CANCELED, AlgoStatus.EXPIRED, AlgoStatus.REJECTED)
 # The algo record's `state` mirrors its end, for callers that read only `state`.
 _ALGO_END_STATES = {
     AlgoStatus.CANCELED: OrderState.CANCELED,

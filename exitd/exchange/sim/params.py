@@ -20,7 +20,7 @@ from typing import TypeVar
 import orjson
 
 from exitd.engine.model import OrderSide
-from exitd.exchange.sim import errors
+from exitd.exchange.sim import errors, params_echo
 from exitd.exchange.sim.book import AlgoParams, SimOrderType, TimeInForce, WorkingType
 from exitd.exchange.sim.numbers import parse_decimal, parse_integer
 from exitd.exchange.sim.symbols import (
@@ -61,6 +61,7 @@ class NewOrder:
     client_order_id: str | None = None
     resp_type: RespType = RespType.ACK
     good_till_date: int | None = None
+    stp_mode: str | None = None  # selfTradePreventionMode as sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +234,7 @@ def parse_new_order(
         symbol=spec.symbol, side=side, type=kind, quantity=qty, price=price,
         time_in_force=tif, reduce_only=reduce_only, client_order_id=client_id,
         resp_type=_resp_type(params), good_till_date=_good_till_date(params, tif, now_ms),
+        stp_mode=params_echo.stp_mode(params),
     )  # fmt: skip
 
 
@@ -319,6 +321,7 @@ def parse_new_algo_order(
     spec, side, kind = _common(params)
     if not kind.conditional:
         raise errors.INVALID_ORDER_TYPE.error()
+    params_echo.refuse_activation_price(params)
     close_position = _algo_shape(params, kind)
     tif = _enum(TimeInForce, params.get("timeInForce") or "GTC", errors.INVALID_TIF)
     if tif not in _ALGO_TIF:
@@ -344,7 +347,8 @@ def parse_new_algo_order(
     conditions = AlgoParams(
         trigger_price=trigger, price=price, close_position=close_position,
         reduce_only=reduce_only, activation_price=activate, callback_rate=rate,
-        time_in_force=tif, working_type=working_type,
+        time_in_force=tif, working_type=working_type, price_protect=price_protect,
+        stp_mode=params_echo.stp_mode(params),
     )  # fmt: skip
     return NewAlgoOrder(
         symbol=spec.symbol, side=side, type=kind, quantity=qty, conditions=conditions,

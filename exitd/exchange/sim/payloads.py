@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from exitd.exchange.sim import numbers
-from exitd.exchange.sim.book import AlgoStatus, BookOrder
+from exitd.exchange.sim.book import ALGO_STP_DEFAULT, ORDER_STP_DEFAULT, AlgoStatus, BookOrder
 from exitd.exchange.sim.ledger import LedgerFill
 from exitd.exchange.sim.symbols import SymbolSpec
 
@@ -47,7 +47,9 @@ def _order_core(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
     }
 
 
-def _order_tail(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
+def _order_tail(spec: SymbolSpec, o: BookOrder, parent: BookOrder | None) -> dict[str, Any]:
+    """A triggered order's child shows its parent's type and trigger, as its stream events do
+    (`ot`, `sp`); parameters are echoed as sent."""
     return {
         "timeInForce": o.time_in_force.value,
         "type": o.type.value,
@@ -55,13 +57,13 @@ def _order_tail(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
         "closePosition": o.close_position,
         "side": o.side.value,
         "positionSide": "BOTH",
-        "stopPrice": price_str(spec, None),
+        "stopPrice": price_str(spec, parent.trigger_price if parent else None),
         "workingType": o.working_type.value,
-        "priceProtect": False,
-        "origType": o.type.value,
+        "priceProtect": o.price_protect,
+        "origType": (parent or o).type.value,
         "priceMatch": "NONE",
-        "selfTradePreventionMode": "NONE",
-        "goodTillDate": 0,
+        "selfTradePreventionMode": o.stp_mode or ORDER_STP_DEFAULT,
+        "goodTillDate": o.good_till_date or 0,
     }
 
 
@@ -69,12 +71,12 @@ def _cum_quote(o: BookOrder) -> str:
     return numbers.fixed(o.avg_price * o.executed_qty, QUOTE_PLACES)
 
 
-def order_answer(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
+def order_answer(spec: SymbolSpec, o: BookOrder, parent: BookOrder | None = None) -> dict[str, Any]:
     """POST/DELETE /fapi/v1/order and batchOrders items (§12.1 plus avgPrice and cumQuote)."""
     body = _order_core(spec, o)
     body["cumQty"] = qty_str(spec, o.executed_qty)
     body["cumQuote"] = _cum_quote(o)
-    body.update(_order_tail(spec, o))
+    body.update(_order_tail(spec, o, parent))
     body["updateTime"] = o.updated_ms
     return body
 
@@ -94,11 +96,11 @@ def order_ack(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
     return body
 
 
-def order_query(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
+def order_query(spec: SymbolSpec, o: BookOrder, parent: BookOrder | None = None) -> dict[str, Any]:
     """GET order / openOrder / openOrders / allOrders items (order_response.json's keys)."""
     body = _order_core(spec, o)
     body["cumQuote"] = _cum_quote(o)
-    body.update(_order_tail(spec, o))
+    body.update(_order_tail(spec, o, parent))
     body["time"] = o.created_ms
     body["updateTime"] = o.updated_ms
     return body
@@ -128,11 +130,11 @@ def algo_answer(spec: SymbolSpec, o: BookOrder) -> dict[str, Any]:
         "triggerPrice": price_str(spec, o.trigger_price),
         "price": price_str(spec, o.price),
         "icebergQuantity": None,
-        "selfTradePreventionMode": "EXPIRE_MAKER",  # the default every algo sample shows
+        "selfTradePreventionMode": o.stp_mode or ALGO_STP_DEFAULT,
         "workingType": o.working_type.value,
         "priceMatch": "NONE",
         "closePosition": o.close_position,
-        "priceProtect": False,
+        "priceProtect": o.price_protect,
         "reduceOnly": o.reduce_only,
         "activatePrice": _opt_price(spec, o.activation_price),
         "callbackRate": "" if o.callback_rate is None else format(o.callback_rate, "f"),

@@ -6,6 +6,7 @@ A buy's sign is +1 and a sell's -1 (`BookOrder.sign`), so one comparison serves 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from exitd.engine.model import OrderSide
@@ -27,6 +28,37 @@ def triggered(order: BookOrder, level: Decimal, price: Decimal) -> bool:
     if order.type.take_profit:
         return (level - price) * order.sign >= 0
     return (price - level) * order.sign >= 0
+
+
+def would_trigger(order: BookOrder, price: Decimal) -> bool:
+    """A conditional order placed at `price` that would trigger at once (-2021); a trailing
+    stop's activation price must be on the far side of the price."""
+    if order.type is SimOrderType.TRAILING_STOP_MARKET:
+        activation = order.activation_price
+        return activation is not None and (activation - price) * order.sign >= 0
+    assert order.trigger_price is not None
+    return triggered(order, order.trigger_price, price)
+
+
+def fired(
+    conditionals: Iterable[BookOrder], price_of: Callable[[BookOrder], Decimal | None]
+) -> list[BookOrder]:
+    """The conditional orders their watched price (`price_of`: the mark or the last trade, as
+    each one's workingType says) triggers, the most protective first: the highest sell level,
+    the lowest buy; then close-position ones."""
+    hits = []
+    for order in conditionals:
+        price = price_of(order)
+        if price is None:
+            continue
+        if order.type is SimOrderType.TRAILING_STOP_MARKET:
+            level = trail_level(order, price)
+        else:
+            level = order.trigger_price
+        if level is not None and triggered(order, level, price):
+            hits.append((level, order))
+    hits.sort(key=lambda lo: (lo[0] * lo[1].sign, not lo[1].close_position))
+    return [order for _, order in hits]
 
 
 def trail_level(order: BookOrder, price: Decimal) -> Decimal | None:

@@ -38,9 +38,11 @@ def new_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
         call.now_ms,
         params=req.conditions,
         client_algo_id=req.client_algo_id,
+        check_reduce_only=ex.faults.plan.reduce_only_at_placement,
     )
     if isinstance(result, Rejected):
         raise refusal_error(result.refusal)
+    ex.faults.accepted(("algo", result.order.order_id), call.now_ms)
     ex.publish(result.events, call.now_ms)
     return algo_answer(spec, result.order)
 
@@ -55,6 +57,9 @@ def _ids(call: Call) -> tuple[int | None, str | None]:
 
 def cancel_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
     req = params.parse_cancel_algo_order(call.params)
+    found = ex.account.query_algo_order(algo_id=req.algo_id, client_algo_id=req.client_algo_id)
+    if found is not None and ex.faults.lost(("algo", found[1].order_id), call.now_ms):
+        raise errors.UNKNOWN_ORDER.error()
     result = ex.account.cancel_algo_order(
         call.now_ms, algo_id=req.algo_id, client_algo_id=req.client_algo_id
     )
@@ -67,7 +72,7 @@ def cancel_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
 def get_algo_order(ex: SimExchange, call: Call) -> dict[str, Any]:
     algo_id, client_id = _ids(call)
     found = ex.account.query_algo_order(algo_id=algo_id, client_algo_id=client_id)
-    if found is None:
+    if found is None or ex.faults.lost(("algo", found[1].order_id), call.now_ms):
         raise errors.NO_SUCH_ORDER.error()
     symbol, order = found
     return algo_query(ex.spec(symbol), order, _child(ex, symbol, order))

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 _REFUSALS: dict[Refusal, errors.ErrorSpec] = {
     Refusal.WOULD_TRIGGER: errors.WOULD_TRIGGER,
     Refusal.REDUCE_ONLY: errors.REDUCE_ONLY_REJECTED,
+    Refusal.REDUCE_ONLY_EXCEEDS: errors.REDUCE_ONLY_FAILED,
+    Refusal.GTE_NO_POSITION: errors.GTE_NO_POSITION,
     # A MARKET order with no price yet: no counterparty; Binance's nearest answer.
     Refusal.NO_PRICE: errors.MARKET_PERCENT_PRICE,
     Refusal.DUPLICATE_CLIENT_ID: errors.DUPLICATE_CLIENT_ID,
@@ -66,9 +68,12 @@ def place(ex: SimExchange, order: params.NewOrder, now: int) -> dict[str, Any]:
         time_in_force=order.time_in_force or TimeInForce.GTC,
         reduce_only=order.reduce_only,
         client_order_id=order.client_order_id,
+        stp_mode=order.stp_mode,
+        good_till_date=order.good_till_date,
     )
     if isinstance(result, Rejected):
         raise refusal_error(result.refusal)
+    ex.faults.accepted((order.symbol, result.order.order_id), now)
     ex.publish(result.events, now)
     spec = ex.spec(order.symbol)
     if order.resp_type is params.RespType.ACK:
@@ -106,29 +111,36 @@ def _find(ex: SimExchange, call: Call) -> book.BookOrder:
     if order_id is None and client_id is None:
         raise errors.EITHER_PARAM.error("orderId", "origClientOrderId")
     found = ex.account.query_order(symbol, order_id=order_id, client_order_id=client_id)
-    if found is None:
+    if found is None or ex.faults.lost((symbol, found.order_id), call.now_ms):
         raise errors.NO_SUCH_ORDER.error()
     return found
 
 
+def _view(ex: SimExchange, symbol: str, order: book.BookOrder) -> dict[str, Any]:
+    """The query body; a triggered order's child shows its parent's type and trigger."""
+    parent = None
+    if order.algo_id is not None:
+        found = ex.account.query_algo_order(algo_id=order.algo_id)
+        parent = found[1] if found else None
+    return order_query(ex.spec(symbol), order, parent)
+
+
 def get_order(ex: SimExchange, call: Call) -> dict[str, Any]:
     order = _find(ex, call)
-    return order_query(ex.spec(call.params["symbol"]), order)
+    return _view(ex, call.params["symbol"], order)
 
 
 def get_open_order(ex: SimExchange, call: Call) -> dict[str, Any]:
     order = _find(ex, call)
     if not order.state.open:
         raise errors.NO_SUCH_ORDER.error()
-    return order_query(ex.spec(call.params["symbol"]), order)
+    return _view(ex, call.params["symbol"], order)
 
 
 def open_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
     symbol = call.params.get("symbol") or None
     symbols = [symbol] if symbol is not None else list(ex.account.markets)
-    return [
-        order_query(ex.spec(s), o) for s in symbols for o in ex.account.open_orders(ex.check(s))
-    ]
+    return [_view(ex, s, o) for s in symbols for o in ex.account.open_orders(ex.check(s))]
 
 
 def all_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
@@ -136,17 +148,18 @@ def all_orders(ex: SimExchange, call: Call) -> list[dict[str, Any]]:
     spec = ex.spec(symbol)
     from_id = params.integer(call.params, "orderId") or 0
     orders = [o for o in ex.account.all_orders(symbol) if o.order_id >= from_id]
-    return [order_query(spec, o) for o in orders[: list_limit(call.params)]]
+    return [_view(ex, spec.symbol, o) for o in orders[: list_limit(call.params)]]
 
 
 def cancel_order(ex: SimExchange, call: Call) -> dict[str, Any]:
     req = params.parse_cancel_order(call.params)
     spec = ex.spec(req.symbol)
+    client_id = None if req.order_id is not None else req.orig_client_order_id
+    found = ex.account.query_order(req.symbol, order_id=req.order_id, client_order_id=client_id)
+    if found is not None and ex.faults.lost((req.symbol, found.order_id), call.now_ms):
+        raise errors.UNKNOWN_ORDER.error()
     result = ex.account.cancel_order(
-        req.symbol,
-        call.now_ms,
-        order_id=req.order_id,
-        client_order_id=None if req.order_id is not None else req.orig_client_order_id,
+        req.symbol, call.now_ms, order_id=req.order_id, client_order_id=client_id
     )
     if isinstance(result, Rejected):
         raise refusal_error(result.refusal)

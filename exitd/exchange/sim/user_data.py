@@ -6,8 +6,12 @@ when a call's events are encoded, so this module rebuilds each order's cumulativ
 each symbol's accumulated P&L *as of each event* by walking the batch backwards from the
 final values. It owns that bookkeeping; it never sends anything.
 
-Per trade, in this order: TRADE_LITE, ORDER_TRADE_UPDATE x=TRADE, then ACCOUNT_UPDATE m=ORDER
-with the USDT balance and the one position that moved (Binance pushes only changed ones).
+The wire order is the one live logs show, not the causal one (binance-usdm.md §14): per trade
+TRADE_LITE, then ACCOUNT_UPDATE m=ORDER (the USDT balance and the one position that moved:
+Binance pushes only changed ones), then ORDER_TRADE_UPDATE x=TRADE (node-binance-api#948);
+a triggered algo order's ALGO_UPDATE TRIGGERED comes after its child's ORDER_TRADE_UPDATEs
+of that moment (nautilus_trader#3664). Under the `shuffle_events` fault the account carries
+an RNG and one moment's events go out in the order it draws.
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ class UserDataFeed:
     ) -> list[Encoded]:
         fills = _Fills(batch, account)
         out: list[Encoded] = []
+        after_position: list[Encoded] = []  # a fill's ORDER_TRADE_UPDATE, after ACCOUNT_UPDATE
+        triggered: list[Encoded] = []  # TRIGGERED, after the child's events of this moment
         wallet = account.wallet_balance
         price = _ZERO
         for index, event in enumerate(batch):
@@ -91,13 +97,23 @@ class UserDataFeed:
             elif isinstance(event, Trade):
                 price = event.price
                 commission = _commission(batch, index)
-                out.extend(self._trade(event, account, fills, commission, event_ms))
+                lite, update = self._trade(event, account, fills, commission, event_ms)
+                out.append(lite)
+                after_position.append(update)
             elif isinstance(event, OrderOpened | OrderClosed):
                 out.append(self._order_event(event, account, fills, event_ms))
             elif isinstance(event, AlgoChanged):
-                out.append(self._algo(event, account, event_ms))
+                out.extend(after_position + triggered)
+                after_position, triggered = [], []
+                algo = self._algo(event, account, event_ms)
+                (triggered if event.status is AlgoStatus.TRIGGERED else out).append(algo)
             elif isinstance(event, PositionMoved):
                 out.append(_account_update(event, wallet, price, fills, event_ms))
+                out.extend(after_position)
+                after_position = []
+        out.extend(after_position + triggered)
+        if account.event_shuffle is not None:
+            account.event_shuffle.shuffle(out)
         return out
 
     def _trade(
@@ -107,19 +123,19 @@ class UserDataFeed:
         fills: _Fills,
         commission: Decimal,
         event_ms: int,
-    ) -> list[Encoded]:
+    ) -> tuple[Encoded, Encoded]:
         order, parent = _order(account, trade.symbol, trade.order_id)
         fills.start(trade.symbol, order)
         fills.add(trade)
         qty, avg = fills.filled(trade.symbol, trade.order_id)
         execution = enc.Execution("TRADE", trade.order_state, qty, avg, trade, commission)
-        return [
+        return (
             ("TRADE_LITE", enc.trade_lite(trade.symbol, order, trade, event_ms)),
             (
                 "ORDER_TRADE_UPDATE",
                 enc.order_trade_update(trade.symbol, order, execution, event_ms, parent),
             ),
-        ]
+        )
 
     def _order_event(
         self, event: OrderOpened | OrderClosed, account: SimAccount, fills: _Fills, event_ms: int

@@ -6,6 +6,7 @@ from decimal import Decimal as D
 
 from exitd.engine.model import OrderSide, Side
 from exitd.exchange.sim.account import (
+    FIRST_ALGO_ID,
     MAX_OPEN_CONDITIONAL,
     Accepted,
     AlgoParams,
@@ -68,7 +69,7 @@ def test_algo_ids_and_order_ids_are_separate_spaces() -> None:
     algo = stop(acc, "95")
     limit = acc.place_order("BTCUSDT", SELL, T.LIMIT, D(1), 1, price=D(120), reduce_only=True)
     assert isinstance(algo, Accepted) and isinstance(limit, Accepted)
-    assert algo.order.order_id == 1 and limit.order.order_id == 2  # the entry was order 1
+    assert algo.order.order_id == FIRST_ALGO_ID and limit.order.order_id == 2  # entry: 1
     assert acc.open_orders("BTCUSDT") == [limit.order]
     assert acc.open_algo_orders() == [algo.order]
     assert acc.query_order("BTCUSDT", order_id=algo.order.order_id) is not algo.order
@@ -176,7 +177,7 @@ def test_at_most_200_open_conditional_orders_per_account() -> None:
     for i in range(MAX_OPEN_CONDITIONAL):
         assert isinstance(stop(acc, str(90 - i % 50), reduce_only=True), Accepted)
     assert stop(acc, "80") == Rejected(Refusal.MAX_STOP_ORDERS)
-    acc.cancel_algo_order(2, algo_id=1)
+    acc.cancel_algo_order(2, algo_id=FIRST_ALGO_ID)
     assert isinstance(stop(acc, "80"), Accepted)
 
 

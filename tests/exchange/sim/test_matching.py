@@ -108,13 +108,24 @@ def test_ioc_that_cannot_take_expires_and_fok_is_refused() -> None:
     assert m.orders == {}
 
 
-def test_reduce_only_ioc_larger_than_the_position_fills_what_it_may_and_expires() -> None:
+def test_reduce_only_larger_than_the_position_is_refused_4118() -> None:
     m = market_long("2")
     ioc = order(2, SELL, T.LIMIT, "5", price=D(90), reduce_only=True, time_in_force=TimeInForce.IOC)
-    events = m.submit(ioc, 1)
-    assert isinstance(events, list)
-    assert trades(events)[0].qty == 2 and m.position == 0
-    assert ioc.state is OrderState.EXPIRED and ioc.executed_qty == 2
+    assert m.submit(ioc, 1) is Refusal.REDUCE_ONLY_EXCEEDS
+    assert m.position == 2 and m.orders == {}
+
+
+def test_reduce_only_limit_after_the_position_shrank_fills_what_it_may_and_expires() -> None:
+    m = market_long("2")
+    limit = order(2, SELL, T.LIMIT, "2", price=D(110), reduce_only=True)
+    assert isinstance(m.submit(limit, 1), list)
+    assert isinstance(m.submit(order(3, SELL, T.MARKET, "1"), 2), list)  # the position: 1
+    events = m.step(D(111), 3)
+    assert trades(events)[0].qty == 1 and m.position == 0
+    assert limit.state is OrderState.PARTIALLY_FILLED  # flat: it stays, as on Binance
+    (closed,) = m.step(D(112), 4)  # crossed again with nothing to reduce: it expires
+    assert isinstance(closed, OrderClosed) and closed.state is OrderState.EXPIRED
+    assert limit.state is OrderState.EXPIRED and limit.executed_qty == 1
 
 
 def test_reduce_only_with_nothing_to_reduce_is_refused() -> None:
@@ -193,9 +204,10 @@ def test_most_protective_stop_first_and_close_position_covers_what_is_open() -> 
     events = m.step(D(80), 2)
     fills = trades(events)
     assert [(f.client_order_id, f.qty) for f in fills] == [("o5", 1), ("o6", 2)]
-    assert m.position == 0 and m.orders == {} and m.conditionals == {}
-    closed = [e for e in events if isinstance(e, OrderClosed)]
-    assert [(c.client_order_id, c.state) for c in closed] == [("o7", OrderState.EXPIRED)]
+    assert m.position == 0 and m.conditionals == {}
+    # The plain reduce-only limit outlives the position, as on Binance (§14).
+    assert [o.client_order_id for o in m.orders.values()] == ["o7"]
+    assert not [e for e in events if isinstance(e, OrderClosed)]
 
 
 def test_close_position_first_on_a_tie() -> None:

@@ -9,11 +9,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from exitd.engine.model import OrderSide, Side
-from exitd.exchange.sim.account import MAX_OPEN_CONDITIONAL, Accepted, AlgoParams, SimAccount
+from exitd.exchange.sim.account import (
+    MAX_OPEN_CONDITIONAL,
+    Accepted,
+    AlgoParams,
+    Rejected,
+    SimAccount,
+)
 from exitd.exchange.sim.book import (
     AlgoStatus,
     OrderState,
     PositionMoved,
+    Refusal,
     SimOrderType,
     TimeInForce,
     Trade,
@@ -83,6 +90,9 @@ class AccountMachine(RuleBasedStateMachine):
         self, *, side: OrderSide, qty: D, price: D, kind: T, reduce_only: bool, tif: str
     ) -> None:
         before = self.acc.position(SYMBOL).amount
+        already = sum(
+            (o.remaining for o in self.acc.open_orders() if o.reduce_only and o.side is side), D(0)
+        )
         result = self.acc.place_order(
             SYMBOL,
             side,
@@ -93,6 +103,14 @@ class AccountMachine(RuleBasedStateMachine):
             time_in_force=TimeInForce(tif),
             reduce_only=reduce_only,
         )
+        if reduce_only:  # Binance's rule: the position, less the open reduce-only orders
+            sign = 1 if side is OrderSide.BUY else -1
+            allowed = before * sign < 0 and qty + already <= abs(before)
+            if not allowed:
+                assert isinstance(result, Rejected), "a reduce-only order beyond the position"
+                assert result.refusal in (Refusal.REDUCE_ONLY, Refusal.REDUCE_ONLY_EXCEEDS)
+            elif isinstance(result, Rejected):
+                assert result.refusal not in (Refusal.REDUCE_ONLY, Refusal.REDUCE_ONLY_EXCEEDS)
         if isinstance(result, Accepted):
             self._apply(result.events, before)
 
@@ -160,6 +178,13 @@ class AccountMachine(RuleBasedStateMachine):
         algos = self.acc.open_algo_orders()
         assert len(algos) <= MAX_OPEN_CONDITIONAL
         assert all(a.algo_status is AlgoStatus.NEW for a in algos)
+
+    @invariant()
+    def flat_leaves_no_close_position_stop(self) -> None:
+        """Good-till-position: close-position stops go with the position (plain reduce-only
+        orders may stay, as on Binance)."""
+        if self.acc.position(SYMBOL).amount == 0:
+            assert not [a for a in self.acc.open_algo_orders() if a.close_position]
 
     @invariant()
     def histories_only_move_forward(self) -> None:

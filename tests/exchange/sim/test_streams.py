@@ -263,21 +263,21 @@ async def test_user_data_on_the_private_ws_form(sim: Sim) -> None:
         stopped_out(sim.hub.publish_account)
         received = await drain(ws)
     kinds = [(m["e"], m["o"]["X"] if "o" in m else "") for m in received]
-    assert kinds == [
+    assert kinds == [  # the order live logs show: position before the fill's order update
         ("ORDER_TRADE_UPDATE", "NEW"),  # the entry
-        ("ORDER_TRADE_UPDATE", "FILLED"),
         ("ACCOUNT_UPDATE", ""),
+        ("ORDER_TRADE_UPDATE", "FILLED"),
         ("ALGO_UPDATE", "NEW"),  # the stop
         ("ALGO_UPDATE", "TRIGGERING"),
-        ("ALGO_UPDATE", "TRIGGERED"),
-        ("ORDER_TRADE_UPDATE", "NEW"),  # its child
-        ("ORDER_TRADE_UPDATE", "FILLED"),
+        ("ORDER_TRADE_UPDATE", "NEW"),  # its child, before TRIGGERED (nautilus_trader#3664)
         ("ACCOUNT_UPDATE", ""),
+        ("ORDER_TRADE_UPDATE", "FILLED"),
+        ("ALGO_UPDATE", "TRIGGERED"),
         ("ALGO_UPDATE", "FINISHED"),
     ]
     times = [m["E"] for m in received]
     assert times == sorted(times)
-    assert received[-2]["a"]["P"][0]["pa"] == "0"
+    assert received[-4]["a"]["P"][0]["pa"] == "0"
 
 
 async def test_user_data_on_the_private_stream_form_as_the_sdk_subscribes(sim: Sim) -> None:
