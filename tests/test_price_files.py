@@ -16,8 +16,8 @@ from exitd.price_files import (
     detect_format,
     open_price_file,
 )
+from tests.conftest import MARKET
 
-MARKET = Path("/work/shared/fixtures/market")
 TRADES_2023 = MARKET / "btcusdt-um-trades-2023-04-04_05.csv"
 SPOT_TRADES = MARKET / "BTCUSDT-trades-2021-01-08-first2001.csv"
 BOOKTICKER_2024 = MARKET / "btcusdt-um-bookticker-2024-07-18_19.csv"

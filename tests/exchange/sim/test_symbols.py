@@ -1,6 +1,5 @@
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,12 +8,11 @@ from exitd.engine.model import SymbolFilters
 from exitd.exchange.sim.errors import BinanceError
 from exitd.exchange.sim.limits import RateLimits
 from exitd.exchange.sim.symbols import SYMBOLS, exchange_info, symbol_filters
+from tests.conftest import PAYLOADS
 
-FIXTURES = Path("/work/shared/fixtures/payloads/recorded/http_json")
-FILE_2021 = FIXTURES / "fapi_v1_exchangeInfo_2021-07-22_full.json"
-FILE_2022 = FIXTURES / "fapi_v1_exchangeInfo_2022-02-19_3symbols.json"
-
-pytestmark = pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not present")
+RECORDED = PAYLOADS / "recorded" / "http_json"
+FILE_2021 = RECORDED / "fapi_v1_exchangeInfo_2021-07-22_full.json"
+FILE_2022 = RECORDED / "fapi_v1_exchangeInfo_2022-02-19_3symbols.json"
 
 
 def _recorded(symbol: str) -> dict[str, Any]:
