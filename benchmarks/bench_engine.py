@@ -42,8 +42,8 @@ from exitd.price_files import open_price_file
 from exitd.replay import Replay
 
 DEFAULT_FILE = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared/fixtures/market/btcusdt-um-trades-2023-04-04_05.csv"
+    Path(__file__).resolve().parents[1]
+    / "tests/fixtures/market/btcusdt-um-trades-2023-04-04_05.csv"
 )
 FILTERS = SymbolFilters(Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal(5))
 PROFILE = ExitProfile(

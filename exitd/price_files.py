@@ -17,12 +17,13 @@ from itertools import chain, islice
 from typing import TypeAlias
 
 from exitd.engine.model import Tick
+from exitd.numbers import NumberError, is_decimal_text, parse_decimal, parse_int
 
 _CHUNK_BYTES = 1 << 18
 _MICROS_ABOVE = 10**14  # ms times stay below this until the year 5138; µs times are above it
+_MAX_TIME = 253_402_300_799_999_999  # the end of the year 9999 in µs: what a report can print
 _ZERO = Decimal(0)
 _TWO = Decimal(2)
-_INFINITY = Decimal("Infinity")
 
 
 class PriceFileError(Exception):
@@ -170,8 +171,11 @@ def open_price_file(path: str | os.PathLike[str], fmt: PriceFormat | None = None
     number, line = top[1] if header else top[0]
     # The first row fixes the file's time unit; the parsers refuse rows in the other one.
     cells = line.split(",")
-    first_time = cells[layout.time].strip() if len(cells) > layout.time else ""
-    micros = first_time.isdigit() and int(first_time) > _MICROS_ABOVE
+    first_time = cells[layout.time] if len(cells) > layout.time else ""
+    try:
+        micros = parse_int(first_time, 0, _MAX_TIME) > _MICROS_ABOVE
+    except NumberError:
+        micros = False  # the parser refuses this row, with its line
     return PriceFile(name, layout, number - 1, micros, size)
 
 
@@ -195,10 +199,7 @@ def _shape(cell: str) -> str:
     text = cell.strip()
     if text.lower() in ("true", "false"):
         return "b"
-    try:
-        return "n" if Decimal(text).is_finite() else "w"
-    except ArithmeticError:
-        return "w"
+    return "n" if is_decimal_text(text) else "w"
 
 
 def _single_ticks(rows: _Rows, layout: _Layout, micros: bool) -> Iterator[Tick]:
@@ -274,11 +275,9 @@ _PARSERS: dict[PriceFormat, Callable[[_Rows, _Layout, bool], Iterator[Tick]]] = 
 def _time(text: str, line: int, micros: bool) -> int:
     """A row's time in ms; a unit other than the first row's is refused, not guessed per row."""
     try:
-        time = int(text)
-    except ValueError:
-        raise _BadRow(line, f"time {text.strip()!r} is not an integer") from None
-    if time < 0:
-        raise _BadRow(line, f"time {time} is negative")
+        time = parse_int(text, 0, _MAX_TIME)
+    except NumberError as error:
+        raise _BadRow(line, f"time {error}") from None
     if (time > _MICROS_ABOVE) != micros:
         unit, first = ("ms", "µs") if micros else ("µs", "ms")
         raise _BadRow(line, f"time {time} is in {unit}, but the first row's is in {first}")
@@ -287,12 +286,12 @@ def _time(text: str, line: int, micros: bool) -> int:
 
 def _price(text: str, line: int) -> Decimal:
     try:
-        price = Decimal(text)
-        if _ZERO < price < _INFINITY:
-            return price
-    except ArithmeticError:  # garbage text, or a NaN (which refuses to be compared)
-        pass
-    raise _BadRow(line, f"price {text.strip()!r} is not a positive decimal number")
+        price = parse_decimal(text)
+    except NumberError as error:
+        raise _BadRow(line, f"price {error}") from None
+    if price <= _ZERO:
+        raise _BadRow(line, f"price {text.strip()!r} is not a positive decimal number")
+    return price
 
 
 def _unreadable(path: str, exc: OSError | UnicodeDecodeError) -> PriceFileError:

@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the real Binance data lives."""
+"""Shared test fixtures: where the real Binance data lives (tests/fixtures, in the repository)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FIXTURES = SHARED / "fixtures"
+# Copies of the files the tests read; tests/fixtures/README.md says where each came from.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MARKET = FIXTURES / "market"
 PAYLOADS = FIXTURES / "payloads"
 
@@ -15,5 +15,5 @@ PAYLOADS = FIXTURES / "payloads"
 @pytest.fixture
 def market_dir() -> Path:
     if not MARKET.is_dir():
-        pytest.fail(f"the shared fixtures are missing: {MARKET}")
+        pytest.fail(f"the test fixtures are missing: {MARKET}")
     return MARKET

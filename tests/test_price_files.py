@@ -16,8 +16,8 @@ from exitd.price_files import (
     detect_format,
     open_price_file,
 )
+from tests.conftest import MARKET
 
-MARKET = Path("/work/shared/fixtures/market")
 TRADES_2023 = MARKET / "btcusdt-um-trades-2023-04-04_05.csv"
 SPOT_TRADES = MARKET / "BTCUSDT-trades-2021-01-08-first2001.csv"
 BOOKTICKER_2024 = MARKET / "btcusdt-um-bookticker-2024-07-18_19.csv"
@@ -394,12 +394,41 @@ def test_rows_before_a_bad_row_are_still_delivered(tmp_path: Path) -> None:
         next(ticks)
 
 
-@pytest.mark.parametrize(
-    "price", ["NaN", "nan", "sNaN", "Infinity", "-inf", "-28145.10", "0", "0.000", "abc", ""]
-)
-def test_price_that_is_not_a_positive_number_names_its_line(price: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("price", ["-28145.10", "0", "0.000", "-0"])
+def test_price_that_is_not_positive_names_its_line(price: str, tmp_path: Path) -> None:
     path = replace_line(MARKPRICE, tmp_path, 7, f"1680652707000,{price},28159.7,28142.1,0.1,0")
     assert_error_at(path, 7, f"price {price!r} is not a positive decimal number")
+
+
+@pytest.mark.parametrize(
+    ("price", "reason"),
+    [
+        ("NaN", "'NaN' is not a decimal number"),
+        ("nan", "'nan' is not a decimal number"),
+        ("sNaN", "'sNaN' is not a decimal number"),
+        ("Infinity", "'Infinity' is not a decimal number"),
+        ("-inf", "'-inf' is not a decimal number"),
+        ("abc", "'abc' is not a decimal number"),
+        ("", "'' is not a decimal number"),
+        ("1_000", "'1_000' is not a decimal number"),
+        ("1e999999999", "'1e999999999' is out of range"),
+        ("-1e999999999", "'-1e999999999' is out of range"),
+        ("1e-999999999", "'1e-999999999' has more than 12 decimal places"),
+        ("1" * 5000, "'11111111111111111111…' is not a decimal number"),
+        ("1" * 13, "'1111111111111' is out of range"),
+        ("0.0000000000001", "'0.0000000000001' has more than 12 decimal places"),
+    ],
+)
+def test_price_that_is_not_a_sane_number_names_its_line(
+    price: str, reason: str, tmp_path: Path
+) -> None:
+    path = replace_line(MARKPRICE, tmp_path, 7, f"1680652707000,{price},28159.7,28142.1,0.1,0")
+    assert_error_at(path, 7, f"price {reason}")
+
+
+def test_trailing_zeros_beyond_twelve_places_are_only_zeros(tmp_path: Path) -> None:
+    path = write(tmp_path, "time_ms,price\n1000,28145.10000000000000\n")
+    assert [t.price for t in open_price_file(path)] == [Decimal("28145.1")]
 
 
 def test_exponent_prices_are_accepted_exactly(tmp_path: Path) -> None:
@@ -407,10 +436,11 @@ def test_exponent_prices_are_accepted_exactly(tmp_path: Path) -> None:
     assert list(open_price_file(path)) == [Tick(1000, Decimal("28145.1"))]
 
 
-@pytest.mark.parametrize("time", ["1680652707000.5", "1.68e12", "abc", ""])
+@pytest.mark.parametrize("time", ["1680652707000.5", "1.68e12", "abc", "", "1_0", "9" * 5000])
 def test_time_that_is_not_an_integer_names_its_line(time: str, tmp_path: Path) -> None:
     path = replace_line(MARKPRICE, tmp_path, 7, f"{time},28147.2,28159.7,28142.1,0.1,0")
-    assert_error_at(path, 7, f"time {time!r} is not an integer")
+    shown = time if len(time) <= 24 else time[:20] + "…"
+    assert_error_at(path, 7, f"time {shown!r} is not an integer")
 
 
 def test_negative_time_names_its_line(tmp_path: Path) -> None:
@@ -427,7 +457,7 @@ def test_row_out_of_time_order_names_its_line(tmp_path: Path) -> None:
 def test_book_update_with_a_bad_ask_names_its_line(tmp_path: Path) -> None:
     row = "4984028374571,63943.90,46.369,NaN,0.095,1721347022575,1721347022575"
     path = replace_line(BOOKTICKER_2024, tmp_path, 3, row)
-    assert_error_at(path, 3, "price 'NaN' is not a positive decimal number")
+    assert_error_at(path, 3, "price 'NaN' is not a decimal number")
 
 
 KLINE = "1636935000000,{ohlc},4199874.3,{close_time},0,0,0,0,0"  # line 4 of the 5m file

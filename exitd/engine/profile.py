@@ -18,6 +18,9 @@ EXCHANGE_CALLBACK_MIN = Decimal("0.1")
 EXCHANGE_CALLBACK_MAX = Decimal(20)
 EXCHANGE_CALLBACK_STEP = Decimal("0.1")
 _NON_NEGATIVE = "zero or a positive percentage"
+# A move of 100 times the entry: beyond any real exit, and it keeps every price the plan
+# computes within Decimal's 28 digits, so a typo is refused here, not a traceback later.
+MAX_PCT = Decimal(10_000)
 
 
 class TrailMode(Enum):
@@ -90,7 +93,26 @@ def profile_problems(profile: ExitProfile) -> tuple[ProfileProblem, ...]:
         found.extend(_trail_problems(profile.trail, tp_count))
     if profile.time_limit_s is not None and profile.time_limit_s <= 0:
         refuse("time_limit_s", profile.time_limit_s, "a positive number of seconds")
+    for field, pct in _percentages(profile):
+        if pct.copy_abs() > MAX_PCT:
+            refuse(field, pct, f"a percentage of at most {MAX_PCT} either way")
     return tuple(found)
+
+
+def _percentages(profile: ExitProfile) -> list[tuple[str, Decimal]]:
+    """Every percentage the profile sets, under its field name; the ones below 100 are
+    already bounded by their own rules."""
+    found = [(f"take_profits[{i}].pct", tp.pct) for i, tp in enumerate(profile.take_profits)]
+    be, trail = profile.breakeven, profile.trail
+    if be is not None:
+        found.append(("breakeven.offset_pct", be.offset_pct))
+        if be.trigger_pct is not None:
+            found.append(("breakeven.trigger_pct", be.trigger_pct))
+    if trail is not None:
+        found.append(("trail.min_step_pct", trail.min_step_pct))
+        if trail.activation_pct is not None:
+            found.append(("trail.activation_pct", trail.activation_pct))
+    return found
 
 
 def _take_profit_problems(tps: tuple[TakeProfitSpec, ...]) -> list[ProfileProblem]:

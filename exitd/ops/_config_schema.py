@@ -15,7 +15,7 @@ import re
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from exitd.engine import BreakevenSpec, ExitProfile, TakeProfitSpec, TrailMode, TrailSpec
+from exitd.numbers import NumberError, parse_decimal, sane_decimal
 from exitd.ownership import DEFAULT_LEGACY_MODULES, Guard, Mode
 
 
@@ -47,6 +48,7 @@ class Note(str):
 HIDDEN = Note("(not shown)")
 _NUMBER = 'a number such as 0.5 (a TOML string such as "0.5" works too)'
 _SECRET_KEYS = ("api_key", "api_secret")
+_SHOWN_CHARS = 40
 LITERAL_SECRET = (
     'a source, never the secret itself: { env = "NAME" }, { file = "/path" } or '
     '{ credential = "name" } (a file under $CREDENTIALS_DIRECTORY)'
@@ -110,22 +112,25 @@ def _shown(value: object) -> str:
         return "[" + ", ".join(_shown(item) for item in value) + "]"
     if isinstance(value, dict):
         return "(a table)"
-    return str(value)
+    text = str(value)
+    # A number thousands of digits long is shown as its start, so the issue stays one line.
+    return text if len(text) <= _SHOWN_CHARS else f"{text[: _SHOWN_CHARS - 1]}… ({len(text)} chars)"
 
 
 def to_decimal(value: object) -> Decimal:
-    """Exact Decimal from a TOML number or string; floats only ever via their repr."""
+    """Exact Decimal from a TOML number or string, finite and in a sane range (exitd.numbers);
+    floats only ever via their repr."""
     if isinstance(value, bool):
         raise ValueError(_NUMBER)
     if isinstance(value, float):
         value = repr(value)
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(_NUMBER) from None
-    if isinstance(value, int | Decimal) and Decimal(value).is_finite():
-        return Decimal(value)
+    try:
+        if isinstance(value, str):
+            return parse_decimal(value)
+        if isinstance(value, int | Decimal):
+            return sane_decimal(Decimal(value))
+    except NumberError as error:
+        raise ValueError(f"{_NUMBER}; {error}") from None
     raise ValueError(_NUMBER)
 
 
@@ -153,6 +158,8 @@ def _matching(pattern: str, allowed: str) -> AfterValidator:
 Dec = Annotated[Decimal, PlainValidator(to_decimal)]
 Text = Annotated[StrictStr, Field(min_length=1)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Counts and seconds: bounded so that no value is beyond what the daemon, or JSON, can hold.
+Whole = Annotated[StrictInt, Field(ge=-(10**12), le=10**12)]
 Symbol = Annotated[StrictStr, _matching(r"[A-Z0-9_]+", "an exchange symbol in capitals: BTCUSDT")]
 EnvName = Annotated[Text, _matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
 CredentialName = Annotated[Text, _matching(r"[^/]+", "a credential name (no '/')")]
@@ -201,7 +208,7 @@ SecretField = Annotated[SecretModel | None, BeforeValidator(_no_literal_secret)]
 
 class SimModel(_Section):
     symbols: tuple[Symbol, ...] = Field(default=("BTCUSDT", "ETHUSDT"), min_length=1)
-    walk_seed: Annotated[StrictInt, Field(ge=0)] | None = None
+    walk_seed: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] | None = None
     prices: Text | None = None
     speed: NonNegative = 1.0
 
@@ -229,13 +236,13 @@ class TakeProfitModel(_Section):
 class BreakevenModel(_Section):
     offset_pct: Dec
     trigger_pct: Dec | None = None
-    after_tp: StrictInt | None = None
+    after_tp: Whole | None = None
 
 
 class TrailModel(_Section):
     callback_pct: Dec
     activation_pct: Dec | None = None
-    after_tp: StrictInt | None = None
+    after_tp: Whole | None = None
     min_step_pct: Dec = Decimal(0)
     mode: Annotated[TrailMode, _folded(upper=False)] = TrailMode.DAEMON
 
@@ -245,7 +252,7 @@ class ProfileModel(_Section):
     take_profits: tuple[TakeProfitModel, ...] = ()
     breakeven: BreakevenModel | None = None
     trail: TrailModel | None = None
-    time_limit_s: StrictInt | None = None
+    time_limit_s: Whole | None = None
 
     def to_profile(self) -> ExitProfile:
         """The engine's value; `profile_problems` then judges it."""

@@ -126,6 +126,10 @@ def parse_config(
         raise ConfigError(
             [ConfigIssue("", None, "invalid TOML: nested too deeply")], source
         ) from None
+    except ValueError:  # Python's limit on integer conversion, which tomllib does not wrap
+        raise ConfigError(
+            [ConfigIssue("", None, "invalid TOML: an integer of more than 4300 digits")], source
+        ) from None
     base = Path(source).parent if base_dir is None else base_dir
     issues: list[ConfigIssue] = [
         ConfigIssue(name, HIDDEN, f"one of the known sections: {', '.join(SECTIONS)}")

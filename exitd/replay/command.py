@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,12 +29,14 @@ from exitd.engine import (
     build_plan,
     profile_problems,
 )
+from exitd.numbers import NumberError, parse_decimal, parse_int
 from exitd.ops.config import ConfigError, load_config
 from exitd.price_files import PriceFile, PriceFileError, PriceFormat, open_price_file
 from exitd.replay import report
 from exitd.replay.runner import ExitFill, Replay
 
 EXIT_USAGE = 2
+_MAX_INT_ARG = 10**12  # ticks, seconds, take-profit numbers: far beyond any real one
 # Rows read ahead to infer the tick size from the file's own precision.
 _PRECISION_SAMPLE = 1000
 _PROGRESS_EVERY = 1 << 15
@@ -62,12 +64,16 @@ class UsageError(Exception):
 
 def decimal_arg(text: str) -> Decimal:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return value
+        return parse_decimal(text)
+    except NumberError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def int_arg(text: str) -> int:
+    try:
+        return parse_int(text, -_MAX_INT_ARG, _MAX_INT_ARG)
+    except NumberError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def positive_decimal_arg(text: str) -> Decimal:
@@ -90,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--side", required=True, choices=("long", "short"))
     parser.add_argument("--qty", required=True, type=positive_decimal_arg, help="position size")
-    parser.add_argument("--start", type=int, default=0, metavar="N", help="entry tick index")
+    parser.add_argument("--start", type=int_arg, default=0, metavar="N", help="entry tick index")
     parser.add_argument("--symbol", help="symbol for the report (default: from the file name)")
     parser.add_argument("--format", choices=[f.value for f in PriceFormat], help="price format")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -101,13 +107,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("--tp", type=take_profit_arg, action="append", metavar="PCT:FRACTION")
     plan.add_argument("--be-trigger", type=decimal_arg, metavar="X")
     plan.add_argument("--be-offset", type=decimal_arg, metavar="X")
-    plan.add_argument("--be-after-tp", type=int, metavar="N")
+    plan.add_argument("--be-after-tp", type=int_arg, metavar="N")
     plan.add_argument("--trail-activation", type=decimal_arg, metavar="X")
     plan.add_argument("--trail-callback", type=decimal_arg, metavar="X")
     plan.add_argument("--trail-step", type=decimal_arg, metavar="X", help="min_step_pct")
-    plan.add_argument("--trail-after-tp", type=int, metavar="N")
+    plan.add_argument("--trail-after-tp", type=int_arg, metavar="N")
     plan.add_argument("--trail-mode", choices=[m.value for m in TrailMode])
-    plan.add_argument("--time-limit", type=int, metavar="S", help="TIME leg, seconds")
+    plan.add_argument("--time-limit", type=int_arg, metavar="S", help="TIME leg, seconds")
     market = parser.add_argument_group("exchange filters and fills")
     market.add_argument(
         "--tick-size",

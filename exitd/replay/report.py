@@ -1,6 +1,8 @@
 """How a replay reads: a timeline for people, JSON lines for scripts.
 
-Decimals are printed in plain notation (never `1E+1`) and, in JSON, as strings.
+Decimals are printed in plain notation (never `1E+1`) and, in JSON, as strings. Prices and
+quantities print exactly as they are: a stop fills at its tick's own price, whatever its
+decimals. Only computed money (P&L, R) is rounded, to 8 places.
 """
 
 from __future__ import annotations
@@ -68,7 +70,12 @@ class Summary:
 
 
 def plain(value: Decimal) -> str:
-    """A decimal as people write it: no exponent, no trailing noise beyond its own places."""
+    """A price or quantity exactly, as people write it: no exponent."""
+    return format(value, "f")
+
+
+def money(value: Decimal) -> str:
+    """Computed money in plain notation, no noise beyond 8 places."""
     text = format(value, "f")
     if "." in text and len(text.split(".")[1]) > 8:
         text = format(value.quantize(_MONEY_PLACES), "f")
@@ -170,10 +177,10 @@ def summary_json(summary: Summary, notices: Iterable[Notice]) -> bytes:
         "exits": summary.exits,
         "closed_qty": plain(summary.closed_qty),
         "open_qty": plain(summary.open_qty),
-        "pnl": plain(summary.pnl),
-        "r": plain(summary.r),
-        "unrealized_pnl": plain(summary.unrealized_pnl),
-        "mfe_pct": plain(summary.mfe_pct),
+        "pnl": money(summary.pnl),
+        "r": money(summary.r),
+        "unrealized_pnl": money(summary.unrealized_pnl),
+        "mfe_pct": money(summary.mfe_pct),
         "ticks": summary.ticks,
         "last_time_ms": summary.last_time_ms,
         "last_price": plain(summary.last_price),

@@ -108,11 +108,26 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def price_path(path: Path, tick_size: D) -> list[D]:
-    """The file's prices on the symbol's grid, repeats folded (they change nothing)."""
+def price_path(path: Path, tick_size: D, side: Side) -> list[D]:
+    """`TICKS` of the file's prices on the symbol's grid, repeats folded (they change
+    nothing), from the first stretch that goes both ways for `side`, so every leg can fire."""
     prices = (round_price(t.price, tick_size) for t in open_price_file(path))
     folded = [price for price, _ in groupby(prices)]
-    return folded[:TICKS]
+    best: tuple[D, list[D]] = (D(-1), folded[:TICKS])
+    for start in range(0, max(len(folded) - TICKS, 1), 20):
+        window = folded[start : start + TICKS]
+        fav, adv = excursions(window, side)
+        balance = min(fav, adv) / max(fav, adv, D("1e-9"))
+        if balance >= D("0.35"):
+            return window
+        best = max(best, (balance, window), key=lambda b: b[0])
+    return best[1]
+
+
+def excursions(path: list[D], side: Side) -> tuple[D, D]:
+    """The best favourable and the worst adverse move from the first price, in percent."""
+    moves = [side.sign * (price - path[0]) * 100 / path[0] for price in path]
+    return max(moves), -min(moves)
 
 
 def replay_exits(
@@ -157,9 +172,8 @@ async def test_live_gives_the_exits_replay_gives(
         filters = SymbolFilters(
             D(spec.tick_size), D(spec.step_size), D(spec.min_qty), D(spec.min_notional)
         )
-        path = price_path(path_file, filters.tick_size)
-        moves = [side.sign * (price - path[0]) * 100 / path[0] for price in path]
-        profile = PLANS[plan_name](max(moves), -min(moves))
+        path = price_path(path_file, filters.tick_size, side)
+        profile = PLANS[plan_name](*excursions(path, side))
         config = dataclasses.replace(config, profiles={"default": profile})
         expected = replay_exits(profile, side, D(qty), symbol, filters, path)
         async with daemon_running(config) as daemon:

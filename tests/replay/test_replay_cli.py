@@ -128,6 +128,23 @@ def test_short_hard_stop_fills_at_the_tick_price(
     assert Decimal(summary["r"]) == Decimal("-1.24")
 
 
+def test_a_stop_fills_at_the_exact_price_of_a_tick_finer_than_the_tick_size(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Long 1 at 0.0054, HARD_SL -0.5 % = 0.005373 (on the 0.000001 tick); the path gaps
+    # through it to 0.005358798, nine decimals: the fill is that price, not 8 places of it.
+    prices = path_file(tmp_path, "0.0054", "0.005358798")
+    argv = ["--side", "long", "--qty", "1", "--tick-size", "0.000001", "--hard-sl-pct", "0.5"]
+    fills, summary = replay_json(capsys, prices, *argv)
+    assert fills == [fill(1000, "HARD_SL", "0.005358798", "1")]
+    assert summary["last_price"] == "0.005358798"
+    assert Decimal(summary["pnl"]) == Decimal("-0.00004120")  # money: 8 places
+    assert main(["replay", prices, *argv]) == 0
+    timeline = capsys.readouterr().out.splitlines()
+    assert timeline[3].split()[2:5] == ["HARD_SL", "0.005358798", "1"]
+    assert timeline[4].endswith("at 0.005358798")
+
+
 def test_a_trail_tighter_than_a_tick_moves_below_the_price(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -20,11 +20,12 @@ from exitd.exchange.sim.prices import FileReplay, NoPrices, PriceSource, RandomW
 from exitd.exchange.sim.server import DEFAULT_SYMBOLS, SimExchange
 from exitd.exchange.sim.symbol_data import MAX_SYNTHETIC, recorded_entries
 from exitd.exchange.sim.symbols import SYMBOLS
+from exitd.numbers import NumberError, parse_decimal, parse_int
 from exitd.price_files import PriceFileError, open_price_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (0: a free one)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--prices", metavar="FILE", help="replay this price file")
     source.add_argument("--walk", type=int, metavar="SEED", help="a seeded random walk")
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--speed",
-        type=float,
+        type=_speed,
         default=1.0,
         help="replay speed: × real time, 0 = as fast as possible",
     )
@@ -54,6 +55,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--api-key", help="the API key to accept (default: generated)")
     parser.add_argument("--api-secret", help="its secret (default: generated)")
+
+
+def _port(text: str) -> int:
+    try:
+        return parse_int(text, 0, 65535)
+    except NumberError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _speed(text: str) -> float:
+    """A finite speed (NaN or infinity would stall or spin the replay); its sign is judged
+    with the price source."""
+    try:
+        return float(parse_decimal(text))
+    except NumberError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _symbols(text: str, synthetic: int) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from exitd.exchange.sim.account import Accepted, AccountEvent, AlgoParams, SimAc
 from exitd.exchange.sim.book import AlgoStatus, BookOrder, SimOrderType
 from exitd.exchange.sim.symbols import SYMBOLS
 from exitd.exchange.sim.user_data import UserDataFeed
+from tests.conftest import PAYLOADS
 
-PAYLOADS = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "payloads"
 T0 = 1_765_431_097_019
 
 
@@ -26,7 +25,7 @@ def real(name: str) -> dict[str, Any]:
     """A fixture payload, unwrapped from its combined-stream envelope if it has one."""
     path = PAYLOADS / name
     if not path.is_file():
-        pytest.fail(f"the shared fixtures are missing: {path}")
+        pytest.fail(f"the test fixtures are missing: {path}")
     payload: dict[str, Any] = json.loads(path.read_text())
     return payload["data"] if "stream" in payload else payload
 

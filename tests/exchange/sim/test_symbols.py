@@ -1,6 +1,5 @@
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ from exitd.exchange.sim import symbols as symbols_module
 from exitd.exchange.sim.errors import BinanceError
 from exitd.exchange.sim.limits import RateLimits
 from exitd.exchange.sim.server import SimExchange
+from tests.conftest import PAYLOADS
 from exitd.exchange.sim.symbol_data import RECORDED_FILE, SYNTHETIC_PREFIX
 from exitd.exchange.sim.symbols import (
     SYMBOLS,
@@ -21,7 +21,7 @@ from exitd.exchange.sim.symbols import (
     symbol_filters,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures/payloads/recorded/http_json"
+FIXTURES = PAYLOADS / "recorded" / "http_json"
 FILE_2021 = Path(symbols_module.__file__).parent / "data" / RECORDED_FILE
 FILE_2022 = FIXTURES / "fapi_v1_exchangeInfo_2022-02-19_3symbols.json"
 RECORDED = sorted(s for s in SYMBOLS if not s.startswith(SYNTHETIC_PREFIX))
