@@ -71,11 +71,13 @@ def with_profile(**changes: str) -> str:
 
 def test_shipped_config_loads() -> None:
     config = load_config(SHIPPED, {})
-    assert config.exits.mode is Mode.LEGACY
+    # The shipped file is the simulator demo: the exit brain owns exits so a new user sees it.
+    assert config.exits.mode is Mode.EXIT_BRAIN_V3
     assert config.exchange.kind is ExchangeKind.SIM
     assert config.exchange.sim is not None
     assert config.exchange.sim.symbols == ("BTCUSDT", "ETHUSDT")
-    assert config.exchange.sim.walk_seed == 1
+    assert config.exchange.sim.walk_seed is None  # the bundled real price file
+    assert config.symbol_profiles["BTCUSDT"] == "demo"
     assert config.symbol_profiles["ETHUSDT"] == "scalp"
     default = config.profiles["default"]
     assert isinstance(default, ExitProfile)

@@ -1,5 +1,6 @@
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
