@@ -139,16 +139,20 @@ def update_events(update: OrderUpdate) -> tuple[Event, ...]:
     order = update.order
     cid = order.client_order_id
     events: list[Event] = []
-    if order.state in (OrderState.NEW, OrderState.PARTIALLY_FILLED) and not order.conditional:
-        events.append(OrderAccepted(cid, update.time_ms))
-    if order.state is OrderState.NEW and order.conditional:
+    if order.state is OrderState.NEW or (
+        order.state is OrderState.PARTIALLY_FILLED and not order.conditional
+    ):
         events.append(OrderAccepted(cid, update.time_ms))
     if update.last_fill_qty > 0:
         events.append(Fill(cid, update.last_fill_qty, update.last_fill_price, update.time_ms))
-    if order.state in (OrderState.CANCELED, OrderState.EXPIRED, OrderState.REJECTED):
-        # Gone without (further) fills; for a triggered stop the exchange refused at trigger
-        # time, this is what makes the engine protect the position again.
-        events.append(OrderCancelled(cid, update.time_ms))
+    if order.conditional and order.state is OrderState.REJECTED:
+        # The stop triggered and the exchange refused to execute it (ALGO_UPDATE with a reject
+        # reason): the price is through it, so the engine closes at market what it covered,
+        # as the stop would have done; a stop placed again there would be looser.
+        reason = update.reject_reason or "rejected when triggered"
+        events.append(OrderRejected(cid, RejectReason.WOULD_TRIGGER, update.time_ms, reason))
+    elif order.state in (OrderState.CANCELED, OrderState.EXPIRED, OrderState.REJECTED):
+        events.append(OrderCancelled(cid, update.time_ms))  # gone without (further) fills
     return tuple(events)
 
 

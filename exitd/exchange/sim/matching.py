@@ -149,7 +149,10 @@ class SymbolMarket:
         if order.reduce_only and check_reduce_only:
             conditionals = self.conditionals.values() if kind.conditional else ()
             refusal = reduce_only_refusal(
-                order, self.position, [*self.orders.values(), *conditionals]
+                order,
+                self.position,
+                [*self.orders.values(), *conditionals],
+                strict=kind.conditional,
             )
             if refusal is not None:
                 return refusal

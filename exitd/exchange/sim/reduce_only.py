@@ -7,6 +7,14 @@ once the open reduce-only orders are counted is -4118 "ReduceOnly Order Failed. 
 your existing position and open orders". Regular orders are checked when placed; conditional
 ones when they trigger (and at placement too under the `reduce_only_at_placement` fault,
 since whether Binance checks them there is unconfirmed).
+
+A reduce-only MARKET or STOP_MARKET at least the size of the position is exempt: Binance's
+FAQ ("Summary of Failed Orders", German edition: "Reduce-Only-Market-Orders und
+Reduce-Only-Stop-Market-Orders mit einer Ordergröße, die der offenen Position entspricht oder
+diese übersteigt, haben die höchste Priorität und [werden] nicht durch die oben genannten
+Regeln eingeschränkt"). So a stop for the whole position still closes it while take-profit
+limits rest. The placement fault models a stricter exchange and applies no exemption, so a
+make-before-break stop replacement is refused under it.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from exitd.exchange.sim.book import BookOrder, Refusal
+from exitd.exchange.sim.book import BookOrder, Refusal, SimOrderType
 
 _ZERO = Decimal(0)
 
@@ -29,11 +37,18 @@ def rule(sign: int, quantity: Decimal, position: Decimal, open_quantity: Decimal
     return None
 
 
+_PRIORITY_TYPES = (SimOrderType.MARKET, SimOrderType.STOP_MARKET)
+
+
 def reduce_only_refusal(
-    order: BookOrder, position: Decimal, open_orders: Iterable[BookOrder]
+    order: BookOrder, position: Decimal, open_orders: Iterable[BookOrder], *, strict: bool = False
 ) -> Refusal | None:
     """The rule for a reduce-only `order` beside the open orders it must share the position
-    with (the order itself not among them)."""
+    with (the order itself not among them); `strict`: no exemption for a whole-position
+    MARKET or STOP_MARKET."""
+    whole = order.quantity >= abs(position) and position * order.sign < 0
+    if not strict and whole and order.type in _PRIORITY_TYPES:
+        return None
     return rule(order.sign, order.quantity, position, open_reduce_only(open_orders, order.sign))
 
 

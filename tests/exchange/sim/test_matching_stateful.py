@@ -103,9 +103,11 @@ class AccountMachine(RuleBasedStateMachine):
             time_in_force=TimeInForce(tif),
             reduce_only=reduce_only,
         )
-        if reduce_only:  # Binance's rule: the position, less the open reduce-only orders
+        if reduce_only:  # Binance's rule: the position, less the open reduce-only orders; a
+            # MARKET for the whole position or more goes first (reduce_only.py)
             sign = 1 if side is OrderSide.BUY else -1
-            allowed = before * sign < 0 and qty + already <= abs(before)
+            whole = kind is T.MARKET and qty >= abs(before)
+            allowed = before * sign < 0 and (qty + already <= abs(before) or whole)
             if not allowed:
                 assert isinstance(result, Rejected), "a reduce-only order beyond the position"
                 assert result.refusal in (Refusal.REDUCE_ONLY, Refusal.REDUCE_ONLY_EXCEEDS)
@@ -113,6 +115,9 @@ class AccountMachine(RuleBasedStateMachine):
                 assert result.refusal not in (Refusal.REDUCE_ONLY, Refusal.REDUCE_ONLY_EXCEEDS)
         if isinstance(result, Accepted):
             self._apply(result.events, before)
+        if reduce_only:
+            after = self.acc.position(SYMBOL).amount
+            assert after * before >= 0 and abs(after) <= abs(before), "reduce-only grew or flipped"
 
     @rule(
         side=sides,

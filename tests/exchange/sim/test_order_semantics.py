@@ -143,11 +143,15 @@ async def test_regular_reduce_only_orders_are_checked_against_position_and_open_
         assert wrong_side.body == {"code": -2022, "msg": "ReduceOnly Order is rejected."}
 
 
-async def test_a_reduce_only_stop_beyond_the_position_is_rejected_when_it_triggers() -> None:
+async def test_a_partial_reduce_only_stop_beyond_what_is_left_is_rejected_when_it_triggers() -> (
+    None
+):
     async with running() as (ex, client):
         await price(client, "65000")
         await long(client)
-        placed = await client.call("POST", "/fapi/v1/algoOrder", stop("64000", qty="0.020"))
+        target = await client.call("POST", "/fapi/v1/order", limit("SELL", "0.008", "70000"))
+        assert target.status == 200, target.body
+        placed = await client.call("POST", "/fapi/v1/algoOrder", stop("64000", qty="0.005"))
         assert placed.status == 200, placed.body  # not checked at placement by default
         async with user_data(ex, client) as ws:
             await price(client, "63900")
@@ -156,6 +160,21 @@ async def test_a_reduce_only_stop_beyond_the_position_is_rejected_when_it_trigge
         assert events[-1]["o"]["rm"] == "Reduce Only reject"
         assert (await algo(client, placed.body["algoId"]))["algoStatus"] == "REJECTED"
         assert await position_amount(client) == "0.010"
+
+
+async def test_a_stop_for_the_whole_position_closes_it_beside_resting_take_profits() -> None:
+    """Binance's FAQ: a reduce-only STOP_MARKET at least the position's size has priority over
+    the open reduce-only orders (reduce_only.py)."""
+    async with running() as (_ex, client):
+        await price(client, "65000")
+        await long(client)
+        target = await client.call("POST", "/fapi/v1/order", limit("SELL", "0.008", "70000"))
+        assert target.status == 200, target.body
+        placed = await client.call("POST", "/fapi/v1/algoOrder", stop("64000", qty="0.020"))
+        assert placed.status == 200, placed.body
+        await price(client, "63900")
+        assert (await algo(client, placed.body["algoId"]))["algoStatus"] == "FINISHED"
+        assert await position_amount(client) == "0.000"
 
 
 async def test_the_placement_fault_refuses_a_make_before_break_stop_replacement() -> None:
