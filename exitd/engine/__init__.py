@@ -4,6 +4,13 @@ It imports nothing from actors, the exchange or any network library; time and pr
 as arguments. Live trading, the simulator and `exitd replay` all run this one code path.
 """
 
+from exitd.engine.adoption import (
+    PositionChange,
+    intent_from_resting,
+    position_change,
+    readopt,
+    resume,
+)
 from exitd.engine.client_ids import ClientOrderRef, make_client_order_id, parse_client_order_id
 from exitd.engine.decide import Decision, adopt, decide, decide_all
 from exitd.engine.model import (
@@ -37,6 +44,7 @@ from exitd.engine.profile import (
     TrailSpec,
     profile_problems,
 )
+from exitd.engine.progress import PlanProgress, progress
 from exitd.engine.router import ExitRouter, Route
 from exitd.engine.state import ExitState, OrderStatus, TrackedOrder
 
@@ -61,8 +69,10 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "PlaceOrder",
+    "PlanProgress",
     "PlanRefused",
     "Position",
+    "PositionChange",
     "PositionChanged",
     "ProfileProblem",
     "RejectReason",
@@ -81,8 +91,13 @@ __all__ = [
     "build_plan",
     "decide",
     "decide_all",
+    "intent_from_resting",
     "make_client_order_id",
     "parse_client_order_id",
     "pct_price",
+    "position_change",
     "profile_problems",
+    "progress",
+    "readopt",
+    "resume",
 ]

@@ -66,9 +66,10 @@ class Leg(Enum):
 class RejectReason(Enum):
     """Why the exchange refused an order, in the terms the engine can act on."""
 
-    WOULD_TRIGGER = "would_trigger"
-    REDUCE_ONLY = "reduce_only"
-    OTHER = "other"
+    WOULD_TRIGGER = "would_trigger"  # -2021: the price is through the stop; close at market
+    REDUCE_ONLY = "reduce_only"  # -2022/-4118: checked against the position and open orders
+    FINAL = "final"  # no retry can cure it (-4164 notional, -1121 symbol): wait for Q to change
+    OTHER = "other"  # retried with backoff
 
 
 @dataclass(frozen=True, slots=True)

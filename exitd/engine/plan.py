@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from exitd.engine.model import Notice, Side, SymbolFilters
 from exitd.engine.profile import HUNDRED, ExitProfile, ProfileProblem, TrailMode, profile_problems
-from exitd.engine.rounding import price_above, price_below, round_qty_down
+from exitd.engine.rounding import price_above, price_below, round_price, round_qty_down
 
 
 class PlanRefused(ValueError):
@@ -55,6 +55,7 @@ class ExitPlan:
     trail_level: Decimal | None
     trail_activation_price: Decimal | None
     notices: tuple[Notice, ...]
+    adoption_price: Decimal
 
     @property
     def side(self) -> Side:
@@ -74,6 +75,15 @@ class ExitPlan:
 
     def pct_price(self, pct: Decimal) -> Decimal:
         return pct_price(self.position.entry_price, self.position.side, pct)
+
+    def hard_stop_breached(self, price: Decimal) -> bool:
+        """`price` is at or beyond `pct_price(-hard_sl_pct)`, exact or on the tick grid: the
+        HARD_SL would already have triggered there."""
+        level = self.pct_price(-self.profile.hard_sl_pct)
+        rounded = round_price(level, self.filters.tick_size)
+        if self.side is Side.LONG:
+            return price <= max(level, rounded, self.hard_sl_price)
+        return price >= min(level, rounded, self.hard_sl_price)
 
     def excursion_pct(self, price: Decimal) -> Decimal:
         """`s * (p - E) / E * 100`: how far `price` is in the position's favour, in percent."""
@@ -151,6 +161,7 @@ def build_plan(
         ),
         trail_activation_price=trail_activation,
         notices=notices,
+        adoption_price=adoption_price,
     )
 
 

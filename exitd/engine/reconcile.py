@@ -2,13 +2,17 @@
 
 Pure, like the rest of the engine. `reconcile` asks for the difference as place and cancel
 requests, protective stops first; it never loosens a stop, keeps one working stop resting and
-at most one on its way (make-before-break), and keeps the take-profits inside the position.
+at most one on its way (make-before-break, or cancel-then-place once the exchange refused that),
+and keeps the take-profits inside the position. Orders an earlier adoption left are replaced:
+take-profits and a moved HARD_SL at once (a second close-position stop is refused, -4130),
+working and trailing stops once the new HARD_SL rests.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
 from exitd.engine.client_ids import EXIT_BRAIN_CODE, make_client_order_id
 from exitd.engine.model import (
@@ -23,7 +27,7 @@ from exitd.engine.model import (
 from exitd.engine.plan import ExitPlan
 from exitd.engine.profile import HUNDRED, TrailMode
 from exitd.engine.rounding import round_qty_down
-from exitd.engine.state import ExitState, OrderStatus, TrackedOrder
+from exitd.engine.state import FILL_GRACE_MS, ExitState, OrderStatus, TrackedOrder
 
 _ZERO = Decimal(0)
 
@@ -36,6 +40,7 @@ class OrderChanges:
         self.orders = list(state.orders)
         self.requests: list[Request] = []
         self.seq = state.next_seq
+        self.updates: dict[str, Any] = {}
 
     def place(
         self,
@@ -86,13 +91,17 @@ class OrderChanges:
         """The state with these orders and what to send; the same state when nothing changed."""
         if not self.requests:
             return self.state, ()
-        state = dataclasses.replace(self.state, orders=tuple(self.orders), next_seq=self.seq)
+        state = dataclasses.replace(
+            self.state, orders=tuple(self.orders), next_seq=self.seq, **self.updates
+        )
         return state, tuple(self.requests)
 
 
 def reconcile(
     state: ExitState, now_ms: int
 ) -> tuple[ExitState, tuple[Request, ...], tuple[Notice, ...]]:
+    if state.shrunk_ms is not None and (state.flat or now_ms >= state.shrunk_ms + FILL_GRACE_MS):
+        state = dataclasses.replace(state, shrunk_ms=None)
     changes = OrderChanges(state)
     if state.flat:
         for order in state.orders:
@@ -102,6 +111,7 @@ def reconcile(
     if state.closing:
         return state, (), ()
     plan = state.plan
+    _reconcile_inherited(state, changes)
     if not state.orders_of(Leg.HARD_SL) and _may_place(state, Leg.HARD_SL.value, now_ms):
         changes.place(Leg.HARD_SL, OrderType.STOP_MARKET, None, trigger=plan.hard_sl_price)
     limit_s = plan.profile.time_limit_s
@@ -126,31 +136,66 @@ def _may_place(state: ExitState, label: str, now_ms: int) -> bool:
 
 
 def _reconcile_working_stop(state: ExitState, changes: OrderChanges, now_ms: int) -> None:
-    """Make-before-break: place the better stop, cancel the old one once the new one rests."""
+    """Make-before-break: place the better stop, cancel the old one once the new one rests.
+    Once the exchange refused that (`break_first`): cancel, then place when the cancel is
+    confirmed, never below the cancelled stop; the HARD_SL covers the gap."""
     plan = state.plan
-    stops = state.orders_of(Leg.WORKING_STOP)
+    stops = state.own_orders_of(Leg.WORKING_STOP)
     active = [o for o in stops if o.active]
     newest = active[-1] if active else None
+    floor = state.stop_floor if newest is None else _trigger(newest)
     target = state.target_stop
+    if target is not None and (floor is None or _improves(plan, target, floor)):
+        desired: Decimal | None = target
+    else:
+        desired = floor  # the stop follows Q at the price it already has
+    wanted = (
+        desired is not None
+        and state.qty >= plan.filters.min_qty
+        and _may_place(state, Leg.WORKING_STOP.value, now_ms)
+        and (newest is None or desired != _trigger(newest) or newest.intent.quantity != state.qty)
+    )
     # One stop resting and one on its way at most: a replacement waits until the stop before
     # it is accepted and the one before that is gone (the account's 200 conditional slots).
     settled = not stops or (len(stops) == 1 and stops[0].status is OrderStatus.LIVE)
-    if (
-        target is not None
-        and settled
-        and state.qty >= plan.filters.min_qty
-        and _may_place(state, Leg.WORKING_STOP.value, now_ms)
-    ):
-        if newest is None or _improves(plan, target, _trigger(newest)):
-            changes.place(Leg.WORKING_STOP, OrderType.STOP_MARKET, state.qty, trigger=target)
-        elif newest.intent.quantity != state.qty:
-            # The position changed size: the stop follows it at the price it already has.
-            changes.place(
-                Leg.WORKING_STOP, OrderType.STOP_MARKET, state.qty, trigger=_trigger(newest)
-            )
+    if wanted and state.break_first:
+        if newest is None and not state.orders_of(Leg.WORKING_STOP):
+            changes.place(Leg.WORKING_STOP, OrderType.STOP_MARKET, state.qty, trigger=desired)
+        elif newest is not None and settled:
+            changes.cancel(newest)
+            changes.updates["stop_floor"] = _trigger(newest)
+    elif wanted and settled:
+        changes.place(Leg.WORKING_STOP, OrderType.STOP_MARKET, state.qty, trigger=desired)
     if newest is not None and newest.status is OrderStatus.LIVE:
         for older in active[:-1]:
             changes.cancel(older)
+
+
+def _reconcile_inherited(state: ExitState, changes: OrderChanges) -> None:
+    """Replace what an earlier adoption left: its take-profits and a HARD_SL at another price
+    go at once (the new HARD_SL follows the confirmed cancel, -4130); its working and trailing
+    stops stay until the new HARD_SL rests and no successor of theirs is on its way."""
+    if not state.inherited:
+        return
+    hard_stop_rests = any(
+        o.status is OrderStatus.LIVE and o.intent.type is OrderType.STOP_MARKET
+        for o in state.own_orders_of(Leg.HARD_SL)
+    )
+    for order in state.orders:
+        intent = order.intent
+        if (
+            intent.client_order_id not in state.inherited
+            or not order.active
+            or intent.type is OrderType.MARKET
+        ):
+            continue
+        if intent.leg in (Leg.HARD_SL, Leg.TAKE_PROFIT) or (
+            hard_stop_rests
+            and not any(
+                o.status is OrderStatus.PENDING_NEW for o in state.own_orders_of(intent.leg)
+            )
+        ):
+            changes.cancel(order)
 
 
 def _trigger(order: TrackedOrder) -> Decimal:
@@ -173,6 +218,8 @@ def _reconcile_take_profits(state: ExitState, changes: OrderChanges, now_ms: int
     plan = state.plan
     filters = plan.filters
     allowance = state.qty
+    # A shrink a take-profit's fill may explain waits for that fill before anything is cut.
+    holding = state.shrunk_ms is not None
     on_exchange = sum(
         (o.open_qty or _ZERO for o in state.orders if o.intent.leg is Leg.TAKE_PROFIT), _ZERO
     )
@@ -183,9 +230,9 @@ def _reconcile_take_profits(state: ExitState, changes: OrderChanges, now_ms: int
         if wanted < filters.min_qty or wanted * leg.price < filters.min_notional:
             wanted = _ZERO
         allowance -= wanted
-        orders = state.orders_of(Leg.TAKE_PROFIT, leg.number)
+        orders = state.own_orders_of(Leg.TAKE_PROFIT, leg.number)
         for order in orders:
-            if order.active and (order.open_qty or _ZERO) > wanted:
+            if not holding and order.active and (order.open_qty or _ZERO) > wanted:
                 changes.cancel(order)  # the position shrank under it: cancel, then place smaller
         if (
             not orders

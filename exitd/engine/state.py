@@ -15,6 +15,10 @@ from exitd.engine.model import Leg, OrderIntent, OrderType
 from exitd.engine.plan import ExitPlan
 
 NEVER_MS = 2**63 - 1
+# How long a shrink of the position that a take-profit's fill may explain waits for that fill
+# before the take-profits are cut to it: Binance does not promise ORDER_TRADE_UPDATE before
+# ACCOUNT_UPDATE, and a fill must never get the next target cancelled and re-placed.
+FILL_GRACE_MS = 2_000
 
 
 class OrderStatus(Enum):
@@ -47,6 +51,7 @@ class Retry:
     label: str
     not_before_ms: int
     attempts: int
+    final: bool = False  # refused for good: waits for the position to change, not the clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,16 @@ class ExitState:
     time_fired: bool = False
     orders: tuple[TrackedOrder, ...] = ()
     retries: tuple[Retry, ...] = ()
+    # Ids of the orders an earlier adoption of this position left: reconcile replaces them.
+    inherited: frozenset[str] = frozenset()
+    # The exchange refused a make-before-break working stop (reduce-only check): the leg now
+    # cancels the old stop first and places the new one once the cancel is confirmed.
+    break_first: bool = False
+    # The trigger of a working stop cancelled before its successor was accepted: the floor the
+    # successor must not loosen below.
+    stop_floor: Decimal | None = None
+    # When the position last shrank: take-profit cuts wait FILL_GRACE_MS for a fill to explain it.
+    shrunk_ms: int | None = None
     quiet_low: Decimal = field(default=Decimal(0))
     quiet_high: Decimal = field(default=Decimal(0))
     deadline_ms: int = NEVER_MS
@@ -100,8 +115,15 @@ class ExitState:
         """A reduce-only MARKET is on its way: place nothing new until it resolves."""
         return any(o.intent.type is OrderType.MARKET for o in self.orders)
 
+    def own_orders_of(self, leg: Leg, tp_number: int = 0) -> tuple[TrackedOrder, ...]:
+        """This adoption's orders of a leg, without those an earlier adoption left."""
+        inherited = self.inherited
+        return tuple(
+            o for o in self.orders_of(leg, tp_number) if o.intent.client_order_id not in inherited
+        )
+
     @property
     def working_stop(self) -> TrackedOrder | None:
-        """The newest active working stop: the one a replacement must improve on."""
-        active = [o for o in self.orders_of(Leg.WORKING_STOP) if o.active]
+        """This adoption's newest active working stop: the one a replacement must improve on."""
+        active = [o for o in self.own_orders_of(Leg.WORKING_STOP) if o.active]
         return active[-1] if active else None

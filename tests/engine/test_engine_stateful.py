@@ -3,7 +3,10 @@
 Hypothesis adopts one position with a random profile and filters, then moves the price, lets
 the model exchange answer the engine's requests in any order (ack, reject, or leave them
 waiting), fills take-profits, triggers stops on ticks, changes the position by hand and lets
-time pass. The SPEC's invariants are checked after every step.
+time pass. An increase of the position is a re-adoption (`readopt`; "never loosen" holds within
+one adoption); a take-profit's fill and its position update also arrive one at a time, in either
+order; and the daemon restarts (`progress` saved as JSON, then `resume` from what rests).
+The SPEC's invariants are checked after every step.
 
 The model exchange follows SPEC-exits.md's tick-synchronous matching: on a tick, stops first
 (most protective first, the HARD_SL first on a tie), then take-profits in number order, and what
@@ -46,6 +49,7 @@ from exitd.engine import (
     OrderStatus,
     OrderType,
     PlaceOrder,
+    PlanProgress,
     PlanRefused,
     Position,
     PositionChanged,
@@ -62,7 +66,12 @@ from exitd.engine import (
     build_plan,
     decide,
     decide_all,
+    intent_from_resting,
     parse_client_order_id,
+    position_change,
+    progress,
+    readopt,
+    resume,
 )
 from exitd.engine.rounding import round_qty_down
 
@@ -168,8 +177,9 @@ class Resting:
         return None if self.intent.quantity is None else self.intent.quantity - self.filled
 
 
-_OUTCOMES = ("accept", "accept", "accept", "other", "reduce_only", "would_trigger")
+_OUTCOMES = ("accept", "accept", "accept", "other", "reduce_only", "would_trigger", "final")
 _REASONS = {
+    "final": RejectReason.FINAL,
     "other": RejectReason.OTHER,
     "reduce_only": RejectReason.REDUCE_ONLY,
     "would_trigger": RejectReason.WOULD_TRIGGER,
@@ -200,6 +210,8 @@ class ExitEngineMachine(RuleBasedStateMachine):
         self.sent_ids: set[str] = set()
         self.created_ids: set[str] = set()
         self.last_accepted_stop: Decimal | None = None  # the working stop's accepted triggers
+        self.adoption_seq = 1  # client ids below it belong to an earlier adoption
+        self.last_requests: tuple[Request, ...] = ()
         decision = adopt(plan, Tick(0, price))
         self.state = decision.state
         self._check_decision(None, decision)
@@ -211,6 +223,12 @@ class ExitEngineMachine(RuleBasedStateMachine):
     def closable(self) -> Decimal:
         """What a reduce-only order of this position's closing side can still reduce."""
         return max(ZERO, self.s * self.amount)
+
+    def _current(self, client_order_id: str) -> bool:
+        """The order belongs to the current adoption."""
+        ref = parse_client_order_id(client_order_id)
+        assert ref is not None
+        return ref.seq >= self.adoption_seq
 
     def _better(self, a: Decimal, b: Decimal) -> bool:
         """`a` is strictly more protective than `b` (higher for a long)."""
@@ -225,6 +243,7 @@ class ExitEngineMachine(RuleBasedStateMachine):
         else:
             decision = decide_all(before, events)
         self.state = decision.state
+        self.last_requests = decision.requests
         self._check_decision(before, decision, events)
         self.outbox.extend(decision.requests)
 
@@ -234,7 +253,7 @@ class ExitEngineMachine(RuleBasedStateMachine):
         self.amount -= self.s * qty
         if order.intent.quantity is None or order.filled >= order.intent.quantity:
             del self.resting[order.intent.client_order_id]
-        if order.intent.leg is Leg.WORKING_STOP:
+        if order.intent.leg is Leg.WORKING_STOP and self._current(order.intent.client_order_id):
             # a working stop that executed: the next one protects what is left, from scratch
             self.last_accepted_stop = None
         return Fill(order.intent.client_order_id, qty, price, self.now)
@@ -349,6 +368,8 @@ class ExitEngineMachine(RuleBasedStateMachine):
             self.inbox.append(OrderRejected(cid, reason, self.now))
             return
         assert cid not in self.created_ids, f"{cid} created twice"
+        if intent.close_position:  # Binance refuses a second one in the direction (-4130)
+            assert not any(o.intent.close_position for o in self.resting.values()), cid
         self.created_ids.add(cid)
         self.inbox.append(OrderAccepted(cid, self.now))
         order = Resting(intent)
@@ -366,7 +387,7 @@ class ExitEngineMachine(RuleBasedStateMachine):
                 events.append(PositionChanged(self.amount, self.now))
             self._feed(events)
             return
-        if intent.leg is Leg.WORKING_STOP:
+        if intent.leg is Leg.WORKING_STOP and self._current(cid):
             self._check_accepted_working_stop(intent)
         if intent.type is OrderType.TRAILING_STOP_MARKET and intent.activation_price is None:
             order.activated, order.extreme = True, self.price
@@ -474,8 +495,126 @@ class ExitEngineMachine(RuleBasedStateMachine):
             share = -100 if roll == 17 else -150
         step = self.plan.filters.step_size
         delta = round_qty_down(self.closable * abs(share) / HUNDRED, step) or step
+        held = self.closable
         self.amount += self.s * delta * (1 if share > 0 else -1)
-        self._feed([PositionChanged(self.amount, self.now)])
+        change = position_change(self.state, self.amount)
+        if share > 0:
+            assert change == "increase", change
+        else:
+            assert change == ("flat" if delta == held else "decrease" if delta < held else "flip")
+        if change == "increase":
+            self._scale_in(held, delta)
+        else:
+            self._feed([PositionChanged(self.amount, self.now)])
+
+    def _scale_in(self, held: Decimal, added: Decimal) -> None:
+        """The actor's answer to an increase: a new plan on the new entry price and size."""
+        event("position: scaled in")
+        qty = held + added
+        average = (self.plan.entry_price * held + self.price * added) / qty
+        entry = _quantize(average, Decimal("0.00000001"))
+        position = Position(self.plan.symbol, self.plan.side, qty, entry)
+        try:
+            plan = build_plan(position, self.plan.filters, self.plan.profile, self.price)
+        except PlanRefused:
+            # a stop price at or below zero after a crash: the actor keeps the old plan
+            self._feed([PositionChanged(self.amount, self.now)])
+            return
+        before = self.state
+        self.plan = plan
+        self.adoption_seq = before.next_seq
+        self.last_accepted_stop = None
+        decision = readopt(before, plan, Tick(self.now, self.price))
+        self.state = decision.state
+        assert decision.notices[0].event == "plan.readopted"
+        self._check_decision(before, decision)
+        self.outbox.extend(decision.requests)
+
+    @precondition(
+        lambda self: (
+            self.closable > 0
+            and any(o.intent.leg is Leg.TAKE_PROFIT for o in self.resting.values())
+        )
+    )
+    @rule(data=st.data(), share=st.integers(1, 100), position_first=st.booleans())
+    def take_profit_fill_and_position_apart(self, data, share, position_first):
+        """A take-profit fills and the exchange reports the fill and the position one at a
+        time, in either order: no other take-profit is cancelled for it (SPEC)."""
+        tps = sorted(
+            (o for o in self.resting.values() if o.intent.leg is Leg.TAKE_PROFIT), key=_cid
+        )
+        order = data.draw(st.sampled_from(tps))
+        assert order.open_qty is not None and order.intent.price is not None
+        step = self.plan.filters.step_size
+        qty = max(step, round_qty_down(order.open_qty * share / HUNDRED, step))
+        qty = min(qty, order.open_qty, self.closable)
+        fill = self._fill(order, qty, order.intent.price)
+        events: list[Event] = [fill, PositionChanged(self.amount, self.now)]
+        if position_first:
+            events.reverse()
+        events += self._cancel_what_cannot_reduce()
+        for one in events:
+            before = self.state
+            self._feed([one])
+            if self.closable > 0:
+                cancelled = [
+                    r
+                    for r in self.last_requests
+                    if isinstance(r, CancelOrder)
+                    and r.leg is Leg.TAKE_PROFIT
+                    and r.client_order_id != order.intent.client_order_id
+                    and r.client_order_id not in before.inherited
+                ]
+                assert not cancelled, f"a fill cancelled other take-profits: {cancelled}"
+
+    @precondition(lambda self: not self.outbox)
+    @rule()
+    def restart(self):
+        """The daemon restarts: answers in flight are lost, the plan's progress comes back
+        from its JSON snapshot, and `resume` adopts what rests on the exchange."""
+        event("restart")
+        saved = PlanProgress.from_json(progress(self.state).to_json())
+        assert saved == progress(self.state)
+        plan = build_plan(
+            Position(self.plan.symbol, saved.side, saved.initial_qty, saved.entry_price),
+            self.plan.filters,
+            self.plan.profile,
+            saved.adoption_price,
+        )
+        assert plan == self.plan
+        resting = []
+        for order in self.resting.values():
+            intent = order.intent
+            resting.append(
+                intent_from_resting(
+                    intent.client_order_id,
+                    symbol=intent.symbol,
+                    side=intent.side,
+                    type=intent.type,
+                    quantity=order.open_qty,
+                    price=intent.price,
+                    trigger=intent.trigger_price,
+                    reduce_only=intent.reduce_only,
+                    close_position=intent.close_position,
+                    activation=intent.activation_price,
+                    callback=intent.callback_rate,
+                )
+            )
+        self.inbox.clear()
+        before = self.state
+        decision = resume(plan, saved, resting, self.closable, Tick(self.now, self.price))
+        self.state = decision.state
+        # what rests is this adoption's now, and a resting working stop is the floor
+        self.adoption_seq = min([self.adoption_seq, *(_seq(o) for o in self.resting.values())])
+        kept = self.state.working_stop
+        if kept is not None:
+            self.last_accepted_stop = kept.intent.trigger_price
+        assert self.state.next_seq >= before.next_seq
+        placed = {r.intent.label for r in decision.requests if isinstance(r, PlaceOrder)}
+        resting_labels = {o.intent.label for o in self.resting.values()}
+        assert not (placed & resting_labels) - {Leg.WORKING_STOP.value}, placed
+        self._check_decision(None, decision)
+        self.outbox.extend(decision.requests)
 
     @rule(dt=st.one_of(st.integers(1, 5_000), st.integers(5_000, 120_000)))
     def time_passes(self, dt):
@@ -555,17 +694,37 @@ class ExitEngineMachine(RuleBasedStateMachine):
 
     def _check_cancel(self, state: ExitState, request: CancelOrder) -> None:
         """Nothing protective is cancelled while the position is open, but an old working stop
-        once a newer one, at least as protective, has been accepted (make-before-break)."""
+        once a newer one, at least as protective, has been accepted (make-before-break), or
+        first, once the exchange refused that (the floor is kept); what an earlier adoption
+        left goes: a HARD_SL at another price at once, other stops once the HARD_SL rests."""
         if state.flat:
             return
-        assert request.leg not in (Leg.HARD_SL, Leg.TRAILING_STOP, Leg.TIME), request
+        assert request.leg is not Leg.TIME, request
+        cancelled = state.order(request.client_order_id)
+        assert cancelled is not None
+        if request.client_order_id in state.inherited:
+            event(f"cancel: inherited {request.leg.value}")
+            if request.leg is Leg.HARD_SL:
+                assert cancelled.intent.trigger_price != self.plan.hard_sl_price
+            elif request.leg is not Leg.TAKE_PROFIT:
+                assert any(
+                    o.status is OrderStatus.LIVE for o in state.own_orders_of(Leg.HARD_SL)
+                ), "an inherited stop cancelled before the new HARD_SL rests"
+            return
+        assert request.leg not in (Leg.HARD_SL, Leg.TRAILING_STOP), request
         if request.leg is not Leg.WORKING_STOP:
             return
         stops = [
-            o for o in state.orders_of(Leg.WORKING_STOP) if o.intent.type is OrderType.STOP_MARKET
+            o
+            for o in state.own_orders_of(Leg.WORKING_STOP)
+            if o.intent.type is OrderType.STOP_MARKET
         ]
         ids = [o.intent.client_order_id for o in stops]
         old = stops[ids.index(request.client_order_id)]
+        if state.break_first and old is stops[-1]:
+            event("cancel: working stop, break before make")
+            assert state.stop_floor == old.intent.trigger_price
+            return
         assert any(
             o.status is OrderStatus.LIVE
             and not self._better(old.intent.trigger_price, o.intent.trigger_price)
@@ -578,12 +737,14 @@ class ExitEngineMachine(RuleBasedStateMachine):
         assert intent.quantity == state.qty
         resting = [
             o
-            for o in state.orders_of(Leg.WORKING_STOP)
+            for o in state.own_orders_of(Leg.WORKING_STOP)
             if o.active
             and o.intent.type is OrderType.STOP_MARKET
             and o.intent.client_order_id not in new_ids
         ]
         if not resting:
+            floor = state.stop_floor
+            assert floor is None or not self._better(floor, trigger), "loosened below the floor"
             return
         previous = resting[-1].intent
         assert previous.trigger_price is not None
@@ -631,16 +792,19 @@ class ExitEngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def working_stops_sit_inside_the_hard_stop(self):
-        for order in self.state.orders_of(Leg.WORKING_STOP):
+        for order in self.state.own_orders_of(Leg.WORKING_STOP):
             if order.intent.type is OrderType.STOP_MARKET:
                 assert self._better(order.intent.trigger_price, self.plan.hard_sl_price)
 
     @invariant()
     def one_active_order_per_leg(self):
+        """Of this adoption's orders; and never two close-position stops (-4130)."""
         state = self.state
+        hard_stops = [o for o in state.orders_of(Leg.HARD_SL) if o.active]
+        assert sum(o.intent.close_position for o in hard_stops) <= 1
         by_leg: dict[str, list] = {}
         for order in state.orders:
-            if order.active:
+            if order.active and order.intent.client_order_id not in state.inherited:
                 by_leg.setdefault(order.intent.label, []).append(order)
         for label, orders in by_leg.items():
             if label != Leg.WORKING_STOP.value:
@@ -668,7 +832,7 @@ class ExitEngineMachine(RuleBasedStateMachine):
         cancelling = {r.client_order_id for r in self.outbox if isinstance(r, CancelOrder)}
         by_label: dict[str, list[Resting]] = {}
         for cid, order in sorted(self.resting.items()):
-            if cid not in cancelling:
+            if cid not in cancelling and self._current(cid):
                 by_label.setdefault(order.intent.label, []).append(order)
         for label, orders in by_label.items():
             assert len(orders) <= (2 if label == Leg.WORKING_STOP.value else 1), label
@@ -686,14 +850,15 @@ class ExitEngineMachine(RuleBasedStateMachine):
         assert set(engine) == set(self.resting)
         for cid, order in engine.items():
             assert order.status is OrderStatus.LIVE
-            assert order.filled_qty == self.resting[cid].filled
+            assert order.open_qty == self.resting[cid].open_qty  # a restart forgets fills
         if self.closable == 0:
             assert not self.resting, "exit orders left behind on a flat position"
             return
         tps = sum(
             (o.open_qty for o in self.resting.values() if o.intent.leg is Leg.TAKE_PROFIT), ZERO
         )
-        assert tps <= self.closable
+        # a shrink waits FILL_GRACE_MS for a take-profit's fill before the targets are cut
+        assert tps <= self.closable or state.shrunk_ms is not None
         if not state.closing and not any(
             o.intent.leg is Leg.HARD_SL for o in self.resting.values()
         ):
