@@ -155,6 +155,8 @@ class SymbolActor:
             if self._held:  # the tick of their moment never came: use the latest price
                 await self._release_held()
             await self._decide([Timer(self._ctx.wall_ms())])
+            await self._check_safety_net()
+            self._ctx.activity.notify()
         self._log.info("symbol.flat_and_clean")
 
     async def _start(self) -> None:
