@@ -31,6 +31,7 @@ from exitd.actors.messages import (
     SymbolMessage,
     WriteAnswer,
 )
+from exitd.actors.overrides import OverrideRefused, apply_overrides
 from exitd.actors.reconcile_view import diff_orders, is_own, resting_intents
 from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.safety_net import emergency_stop, is_naked
@@ -44,6 +45,7 @@ from exitd.engine import (
     ExitState,
     Fill,
     Notice,
+    PlanProgress,
     PlanRefused,
     Position,
     PositionChanged,
@@ -51,7 +53,6 @@ from exitd.engine import (
     SymbolFilters,
     Tick,
     Timer,
-    PlanProgress,
     adopt,
     build_plan,
     decide_all,
@@ -254,7 +255,9 @@ class SymbolActor:
                 self._paused = message.paused
                 self._log.info("symbol.paused" if message.paused else "symbol.resumed")
             elif isinstance(message, PlanOverride):
-                self._log.warning("symbol.plan_override_unsupported", overrides=message.overrides)
+                await self._decide(events)
+                events = []
+                await self._override(message)
         await self._decide(events)
         mark = self._last_mark
         if self._held and mark is not None and all(e.time_ms <= mark.time_ms for e in self._held):
@@ -341,6 +344,26 @@ class SymbolActor:
                 qty=str(abs(position.amount)),
             )
             await self._apply(readopt(state, plan, tick), None)
+
+    async def _override(self, override: PlanOverride) -> None:
+        """`set-plan`: the same position under a changed profile, its progress kept."""
+        state, tick = self.state, self._tick(self._ctx.wall_ms())
+        filters = self._ctx.filters(self.symbol)
+        if state is None or tick is None or filters is None:
+            self._log.warning("plan.override_refused", reason="no plan to change yet")
+            return
+        try:
+            profile = apply_overrides(state.plan.profile, override.overrides)
+        except OverrideRefused as refused:
+            self._log.warning("plan.override_refused", reason=str(refused))
+            return
+        current = progress(state)
+        plan = build_plan(
+            state.plan.position, filters, profile, current.adoption_price, state.plan.profile_name
+        )
+        resting = [o.intent for o in state.orders]
+        self._log.info("plan.overridden", overrides=dict(override.overrides))
+        await self._apply(resume(plan, current, resting, state.qty, tick), into_retiring=None)
 
     async def _on_exchange_state(self, exchange: ExchangeState) -> None:
         self._open = {o.client_order_id: o for o in exchange.orders}

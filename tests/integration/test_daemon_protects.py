@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from exitd.actors.messages import Pause, PlanOverride
 from exitd.exchange.sim.book import SimOrderType
 from tests.integration.harness import live_daemon
 from tests.integration.ledger_checks import assert_invariants, leg_of, open_exit_orders, own_orders
@@ -93,4 +94,33 @@ async def test_a_short_is_protected_on_the_other_side(tmp_path: Path) -> None:
         with anyio.fail_after(5):
             while live.sim.account.open_orders(SYMBOL):
                 await live.daemon.activity.wait()
+        assert_invariants(live.sim.account.ledger, SYMBOL)
+
+
+async def test_a_paused_symbol_keeps_its_hard_stop_and_set_plan_tightens_the_trail(
+    tmp_path: Path,
+) -> None:
+    async with live_daemon(tmp_path) as live:
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        await live.settle(SYMBOL)
+        actor = live.daemon.account.actors[SYMBOL]
+        assert actor.mailbox.post(Pause(True))
+        await live.price(SYMBOL, "40700")  # TP1 fills on the exchange; the brain moves nothing
+        await live.settle(SYMBOL)
+        working = [o for o in live.sim.account.open_algo_orders(SYMBOL) if not o.close_position]
+        hard = [o for o in live.sim.account.open_algo_orders(SYMBOL) if o.close_position]
+        assert working == [] and [o.trigger_price for o in hard] == [D("39200.0")]
+
+        assert actor.mailbox.post(Pause(False))
+        await live.price(SYMBOL, "40710")  # the trail armed: 40710 * 0.995 = 40506.45
+        await live.settle(SYMBOL)
+        working = [o for o in live.sim.account.open_algo_orders(SYMBOL) if not o.close_position]
+        assert [o.trigger_price for o in working] == [D("40506.5")]
+
+        assert actor.mailbox.post(PlanOverride((("trail.callback_pct", "0.2"),)))
+        await live.price(SYMBOL, "40711")  # 40711 * 0.998 = 40629.578
+        await live.settle(SYMBOL)
+        working = [o for o in live.sim.account.open_algo_orders(SYMBOL) if not o.close_position]
+        assert [o.trigger_price for o in working] == [D("40629.6")]
         assert_invariants(live.sim.account.ledger, SYMBOL)
