@@ -20,6 +20,13 @@ import structlog
 log = structlog.get_logger("exitd.snapshots")
 
 SEQ_BLOCK = 1000
+# Sequences also start above a clock floor (100 a second since 2024), so a lost state_dir
+# cannot make a restart hand out an id again.
+_SEQ_EPOCH_MS = 1_704_067_200_000
+
+
+def seq_floor(now_ms: int) -> int:
+    return max((now_ms - _SEQ_EPOCH_MS) // 10, 1)
 
 
 class SnapshotStore:

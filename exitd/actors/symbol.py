@@ -35,7 +35,7 @@ from exitd.actors.overrides import OverrideRefused, apply_overrides
 from exitd.actors.reconcile_view import diff_orders, is_own, resting_intents
 from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.safety_net import emergency_stop, is_naked
-from exitd.actors.snapshots import SEQ_BLOCK, SnapshotStore
+from exitd.actors.snapshots import SEQ_BLOCK, SnapshotStore, seq_floor
 from exitd.actors.translate import answer_events, gateway_write, update_events
 from exitd.engine import (
     Decision,
@@ -121,6 +121,7 @@ class SymbolActor:
         self._safety_sent = False
         self._suspects: frozenset[str] = frozenset()
         self._held: list[Fill | PositionChanged] = []
+        self._leftovers: set[str] = set()
         self.last_processed: MarkPrice | None = None
 
     @property
@@ -138,6 +139,7 @@ class SymbolActor:
         return (
             not live
             and not self._retiring
+            and not self._leftovers
             and (self._position is None or self._position.amount == 0)
         )
 
@@ -173,14 +175,18 @@ class SymbolActor:
         snapshot = self._ctx.snapshots.load(self.symbol) or {}
         self._seq_reserved = int(snapshot.get("seq_reserved", 0))
         position = exchange.position
-        tick = self._tick(exchange.time_ms)
-        if position is None or position.amount == 0 or tick is None:
+        if position is None or position.amount == 0:
             for order in exchange.orders:  # leftovers of a closed position
                 if is_own(order.client_order_id):
                     self._log.info(
                         "symbol.leftover_cancelled", client_order_id=order.client_order_id
                     )
+                    self._leftovers.add(order.client_order_id)
                     await self._send_cancel(order)
+            return
+        tick = self._tick(exchange.time_ms)
+        if tick is None:
+            self._log.warning("symbol.no_mark_price", reason="adopting on the first mark price")
             return
         saved = _progress_from(snapshot)
         if saved is not None and (
@@ -190,7 +196,8 @@ class SymbolActor:
         plan = self._plan(position, tick.price if saved is None else saved.adoption_price, saved)
         if plan is None:
             return
-        first_seq = max(self._seq_reserved, 1)
+        # Above every id this host may have used, even with the snapshot lost (I5).
+        first_seq = max(self._seq_reserved, seq_floor(self._ctx.wall_ms()))
         if saved is None and not resting:
             decision = adopt(plan, tick, first_seq, live=True)
         else:
@@ -241,6 +248,7 @@ class SymbolActor:
                     else:
                         events.append(event)
             elif isinstance(message, WriteAnswer):
+                self._leftovers.discard(message.write.client_order_id)
                 await self._route(answer_events(message, self._ctx.wall_ms()), events)
             elif isinstance(message, PositionView):
                 await self._decide(events)
