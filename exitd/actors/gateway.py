@@ -23,6 +23,7 @@ from exitd.actors.messages import (
     CancelWrite,
     ConditionalOrderGone,
     ConditionalOrdersOpen,
+    ForeignExitSeen,
     GatewayMessage,
     InflightQuery,
     NotSent,
@@ -149,6 +150,7 @@ class Gateway:
             async for message in self.mailbox.receive:
                 self._on(message)
                 self._dispatch()
+                self._activity.notify()
             tasks.cancel_scope.cancel()
 
     def set_ownership(self, ownership: OwnershipRules) -> None:
@@ -170,6 +172,8 @@ class Gateway:
                 if isinstance(e.submit.write, PlaceWrite) and e.submit.write.order.conditional
             }
             self._conditional = set(message.client_order_ids) | pending
+        elif isinstance(message, ForeignExitSeen):
+            self.metrics = self.metrics.record_conflict(message.module)
         else:
             assert isinstance(message, ConditionalOrderGone)
             self._conditional.discard(message.client_order_id)

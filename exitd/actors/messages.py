@@ -105,7 +105,19 @@ class ConditionalOrderGone:
     client_order_id: str
 
 
-GatewayMessage: TypeAlias = Submit | InflightQuery | ConditionalOrdersOpen | ConditionalOrderGone
+@dataclass(frozen=True, slots=True)
+class ForeignExitSeen:
+    """Reconciliation found an exit order the exit brain did not place on a symbol it owns:
+    an ownership conflict, counted under `module` ("foreign" when no module's id)."""
+
+    module: str
+    symbol: str
+    client_order_id: str
+
+
+GatewayMessage: TypeAlias = (
+    Submit | InflightQuery | ConditionalOrdersOpen | ConditionalOrderGone | ForeignExitSeen
+)
 
 
 # --- to a symbol actor -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import structlog
 from exitd.actors.messages import (
     CancelWrite,
     ExchangeState,
+    ForeignExitSeen,
     GatewayMessage,
     InflightQuery,
     Pause,
@@ -122,6 +123,7 @@ class SymbolActor:
         self._suspects: frozenset[str] = frozenset()
         self._held: list[Fill | PositionChanged] = []
         self._leftovers: set[str] = set()
+        self._conflicts: set[str] = set()
         self.last_processed: MarkPrice | None = None
 
     @property
@@ -390,6 +392,11 @@ class SymbolActor:
             self._log.warning("reconcile.stale_order", client_order_id=order.client_order_id)
             await self._send_cancel(order)
         for order in diff.foreign:
+            if order.client_order_id in self._conflicts:
+                continue  # counted when first seen
+            self._conflicts.add(order.client_order_id)
+            module = _module_of(order.client_order_id, default="foreign")
+            self._ctx.gateway.post(ForeignExitSeen(module, self.symbol, order.client_order_id))
             self._log.warning(
                 "exit_guard.ownership_conflict",
                 client_order_id=order.client_order_id,
@@ -530,10 +537,11 @@ class SymbolActor:
             return None
 
 
-def _module_of(client_order_id: str) -> str:
+def _module_of(client_order_id: str, default: str = EXIT_BRAIN) -> str:
+    """The module an exitd client id names; `default` for anyone else's."""
     ref = parse_client_order_id(client_order_id)
     module = None if ref is None else _MODULES_BY_CODE.get(ref.module_code)
-    return module or EXIT_BRAIN
+    return module or default
 
 
 def _progress_from(snapshot: Mapping[str, object]) -> PlanProgress | None:

@@ -162,3 +162,28 @@ async def test_hard_guard_refuses_a_legacy_order_before_the_exchange(tmp_path: P
             == 1
         )
         assert live.daemon.gateway.metrics.conflicts == {"hybrid_tpsl": 1}
+
+
+async def test_a_foreign_exit_order_on_an_owned_symbol_is_a_counted_conflict(
+    tmp_path: Path,
+) -> None:
+    async with live_daemon(tmp_path, mode="EXIT_BRAIN_V3", guard="hard") as live:
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        await live.settle(SYMBOL)
+        params = {
+            "symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "quantity": "0.1",
+            "price": "41000", "timeInForce": "GTC", "reduceOnly": "true",
+            "newClientOrderId": "someone-elses-tp",
+        }  # fmt: skip
+        placed = await live.client.call("POST", "/fapi/v1/order", params)
+        assert placed.status == 200, placed.body
+        with capture_logs() as logs:
+            await live.daemon.account.reconcile()
+            await until(live, lambda: live.daemon.gateway.metrics.total_conflicts == 1)
+        assert live.daemon.gateway.metrics.conflicts == {"foreign": 1}
+        (event,) = [e for e in logs if e["event"] == "exit_guard.ownership_conflict"]
+        assert event["client_order_id"] == "someone-elses-tp"
+        await live.daemon.account.reconcile()  # seen again: counted once
+        await live.settle(SYMBOL)
+        assert live.daemon.gateway.metrics.conflicts == {"foreign": 1}
