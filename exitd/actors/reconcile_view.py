@@ -17,9 +17,9 @@ from exitd.engine import (
     ExitState,
     OrderCancelled,
     OrderIntent,
-    OrderSide,
     OrderStatus,
     OrderType,
+    intent_from_resting,
     parse_client_order_id,
 )
 from exitd.engine.client_ids import EXIT_BRAIN_CODE
@@ -34,32 +34,6 @@ def is_own(client_order_id: str) -> bool:
     return ref is not None and ref.module_code == EXIT_BRAIN_CODE
 
 
-def _intent(
-    symbol: str,
-    client_order_id: str,
-    side: OrderSide,
-    type_name: str,
-    order: OrderView | OrderRequest,
-) -> OrderIntent | None:
-    ref = parse_client_order_id(client_order_id)
-    order_type = _ENGINE_TYPES.get(type_name)
-    if ref is None or ref.module_code != EXIT_BRAIN_CODE or ref.leg is None or order_type is None:
-        return None
-    return OrderIntent(
-        client_order_id=client_order_id,
-        symbol=symbol,
-        leg=ref.leg,
-        side=side,
-        type=order_type,
-        quantity=None if order.close_position else order.quantity,
-        price=order.price,
-        trigger_price=order.trigger_price,
-        reduce_only=not order.close_position,
-        close_position=order.close_position,
-        tp_number=ref.tp_number,
-    )
-
-
 def resting_intents(
     symbol: str, orders: Iterable[OrderView], inflight: Iterable[OrderRequest]
 ) -> tuple[OrderIntent, ...]:
@@ -67,9 +41,23 @@ def resting_intents(
     intents: dict[str, OrderIntent] = {}
     candidates: list[OrderView | OrderRequest] = [*orders, *inflight]
     for order in candidates:
-        if order.symbol != symbol or order.client_order_id in intents:
+        order_type = _ENGINE_TYPES.get(order.type)
+        if order.symbol != symbol or order.client_order_id in intents or order_type is None:
             continue
-        intent = _intent(symbol, order.client_order_id, order.side, order.type, order)
+        quantity = order.quantity
+        if isinstance(order, OrderView) and quantity is not None:
+            quantity -= order.filled_qty  # what is still open
+        intent = intent_from_resting(
+            order.client_order_id,
+            symbol=symbol,
+            side=order.side,
+            type=order_type,
+            quantity=quantity,
+            price=order.price,
+            trigger=order.trigger_price,
+            reduce_only=order.reduce_only,
+            close_position=order.close_position,
+        )
         if intent is not None:
             intents[order.client_order_id] = intent
     return tuple(intents.values())
