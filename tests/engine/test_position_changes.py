@@ -327,6 +327,15 @@ class TestRefusals:
         assert again.label == "TP1"
         assert again.client_order_id != tp1.client_order_id
 
+    def test_a_first_working_stop_refused_reduce_only_is_final_not_break_first(self):
+        run = Run(ExitProfile(D(2), breakeven=BREAKEVEN))
+        run.settle()
+        stop = only(places(run.tick("101.0").requests))
+        decision = run.send(OrderRejected(stop.client_order_id, RejectReason.REDUCE_ONLY, run.t))
+        assert "working_stop.break_before_make" not in events_of(decision)
+        assert not run.state.break_first
+        assert places(run.send(Timer(run.at(120_000))).requests) == []
+
     def test_a_refused_hard_stop_says_so_at_once(self):
         run = Run(ExitProfile(D(2)))
         hard = only(places(run.last.requests))
