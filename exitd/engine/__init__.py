@@ -2,6 +2,11 @@
 
 It imports nothing from actors, the exchange or any network library; time and prices come in
 as arguments. Live trading, the simulator and `exitd replay` all run this one code path.
+
+A plan's life: `adopt` (live: closes at market a position already past its hard stop), then
+`decide`/`decide_all` per event; `position_change` tells the symbol's actor when an update is
+an increase, answered with `readopt` (a new adoption); after a restart `resume` rebuilds the
+state from the saved `PlanProgress` and the resting orders (`intent_from_resting`).
 """
 
 from exitd.engine.adoption import (

@@ -19,7 +19,7 @@ from exitd.engine.decide import Decision, close_breached
 from exitd.engine.model import Leg, Notice, OrderIntent, OrderSide, OrderType, Side, Tick
 from exitd.engine.plan import ExitPlan
 from exitd.engine.progress import PlanProgress
-from exitd.engine.reconcile import OrderChanges, reconcile
+from exitd.engine.reconcile import reconcile
 from exitd.engine.state import ExitState, OrderStatus, TrackedOrder
 
 PositionChange: TypeAlias = Literal["same", "increase", "decrease", "flip", "flat"]
@@ -102,27 +102,36 @@ def resume(
     Resting orders are adopted as they are, LIVE: a resting working stop is the floor that
     only a tighter one replaces, a resting HARD_SL is kept whatever its price. Of two resting
     orders of one leg the most protective stays (the newest for a take-profit); the others,
-    and orders for the other side or for a take-profit the plan does not have, are
-    cancelled. Missing legs are placed; with no HARD_SL resting and the price already
-    through it, the position is closed at market. Client ids go on above every seq seen.
+    orders for the other side or for a take-profit the plan does not have, and a working stop
+    outside the HARD_SL are retired like an earlier adoption's (`readopt`). Missing legs are
+    placed; with no HARD_SL resting and the price already through it, the position is closed
+    at market. Client ids go on above every seq seen.
     """
     kept, surplus = _one_per_leg([i for i in resting if i.symbol == plan.symbol], plan)
     seqs = [_seq(i) + 1 for i in (*kept, *surplus)]
     if progress is not None:
         seqs.append(progress.next_seq)
     state, restored = _restored(plan, progress, qty, tick, max(seqs, default=1))
-    tracked = [TrackedOrder(i, OrderStatus.LIVE) for i in (*kept, *surplus)]
-    # The surplus counts as left by another adoption: its fills feed no leg of this plan.
+    # The surplus, and a working stop no more protective than the HARD_SL (an earlier
+    # adoption's), count as left by another adoption: reconcile retires them by its rules,
+    # and their fills feed no leg of this plan.
+    sign = plan.side.sign
+    retired = [
+        *surplus,
+        *(
+            i
+            for i in kept
+            if i.leg is Leg.WORKING_STOP
+            and i.trigger_price is not None
+            and sign * (i.trigger_price - plan.hard_sl_price) <= 0
+        ),
+    ]
     state = dataclasses.replace(
         state,
-        orders=tuple(tracked),
-        inherited=frozenset(i.client_order_id for i in surplus),
+        orders=tuple(TrackedOrder(i, OrderStatus.LIVE) for i in (*kept, *surplus)),
+        inherited=frozenset(i.client_order_id for i in retired),
     )
     state = advance(state, tick)
-    changes = OrderChanges(state)
-    for order in tracked[len(kept) :]:
-        changes.cancel(order)
-    state, cancels = changes.result()
     if qty > 0 and not state.orders_of(Leg.HARD_SL) and plan.hard_stop_breached(tick.price):
         state, requests, notices = close_breached(state, tick)
     else:
@@ -132,10 +141,10 @@ def resume(
         (
             ("progress", "restored" if restored else "none"),
             ("resting", str(len(kept))),
-            ("cancelled", str(len(surplus))),
+            ("retired", str(len(retired))),
         ),
     )
-    return Decision(settle(state), (*cancels, *requests), (resumed, *notices))
+    return Decision(settle(state), requests, (resumed, *notices))
 
 
 def intent_from_resting(
@@ -206,6 +215,7 @@ def _restored(
         tp_filled=progress.tp_filled,
         tps_done=progress.tps_done,
         time_fired=progress.time_fired,
+        stop_floor=progress.stop_floor,
     )
     return saved, True
 

@@ -31,6 +31,7 @@ class PlanProgress:
     tps_done: frozenset[int]
     time_fired: bool
     next_seq: int
+    stop_floor: Decimal | None = None  # a working stop cancelled before its successor rested
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -47,6 +48,7 @@ class PlanProgress:
             "tps_done": ",".join(str(n) for n in sorted(self.tps_done)),
             "time_fired": _flag(self.time_fired),
             "next_seq": str(self.next_seq),
+            "stop_floor": "" if self.stop_floor is None else str(self.stop_floor),
         }
 
     @classmethod
@@ -67,6 +69,7 @@ class PlanProgress:
                 tps_done=frozenset(int(n) for n in _items(raw["tps_done"])),
                 time_fired=_parse_flag(raw["time_fired"]),
                 next_seq=int(raw["next_seq"]),
+                stop_floor=Decimal(raw["stop_floor"]) if raw.get("stop_floor") else None,
             )
         except (KeyError, TypeError, InvalidOperation) as error:
             raise ValueError(f"not a saved plan progress: {error!r}") from error
@@ -89,6 +92,7 @@ def progress(state: ExitState) -> PlanProgress:
         tps_done=state.tps_done,
         time_fired=state.time_fired,
         next_seq=state.next_seq,
+        stop_floor=state.stop_floor,
     )
 
 

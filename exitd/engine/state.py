@@ -117,10 +117,11 @@ class ExitState:
 
     def own_orders_of(self, leg: Leg, tp_number: int = 0) -> tuple[TrackedOrder, ...]:
         """This adoption's orders of a leg, without those an earlier adoption left."""
+        orders = self.orders_of(leg, tp_number)
         inherited = self.inherited
-        return tuple(
-            o for o in self.orders_of(leg, tp_number) if o.intent.client_order_id not in inherited
-        )
+        if not inherited:  # the common case, on the path of every replacement
+            return orders
+        return tuple(o for o in orders if o.intent.client_order_id not in inherited)
 
     @property
     def working_stop(self) -> TrackedOrder | None:

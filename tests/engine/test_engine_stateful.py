@@ -210,7 +210,6 @@ class ExitEngineMachine(RuleBasedStateMachine):
         self.sent_ids: set[str] = set()
         self.created_ids: set[str] = set()
         self.last_accepted_stop: Decimal | None = None  # the working stop's accepted triggers
-        self.adoption_seq = 1  # client ids below it belong to an earlier adoption
         self.last_requests: tuple[Request, ...] = ()
         decision = adopt(plan, Tick(0, price))
         self.state = decision.state
@@ -225,10 +224,9 @@ class ExitEngineMachine(RuleBasedStateMachine):
         return max(ZERO, self.s * self.amount)
 
     def _current(self, client_order_id: str) -> bool:
-        """The order belongs to the current adoption."""
-        ref = parse_client_order_id(client_order_id)
-        assert ref is not None
-        return ref.seq >= self.adoption_seq
+        """The order belongs to the current adoption, not to one an increase or a restart
+        retired (the engine's `inherited`)."""
+        return client_order_id not in self.state.inherited
 
     def _better(self, a: Decimal, b: Decimal) -> bool:
         """`a` is strictly more protective than `b` (higher for a long)."""
@@ -522,7 +520,6 @@ class ExitEngineMachine(RuleBasedStateMachine):
             return
         before = self.state
         self.plan = plan
-        self.adoption_seq = before.next_seq
         self.last_accepted_stop = None
         decision = readopt(before, plan, Tick(self.now, self.price))
         self.state = decision.state
@@ -604,8 +601,7 @@ class ExitEngineMachine(RuleBasedStateMachine):
         before = self.state
         decision = resume(plan, saved, resting, self.closable, Tick(self.now, self.price))
         self.state = decision.state
-        # what rests is this adoption's now, and a resting working stop is the floor
-        self.adoption_seq = min([self.adoption_seq, *(_seq(o) for o in self.resting.values())])
+        # a resting working stop is the floor
         kept = self.state.working_stop
         if kept is not None:
             self.last_accepted_stop = kept.intent.trigger_price
