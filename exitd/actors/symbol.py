@@ -63,6 +63,7 @@ from exitd.engine import (
     readopt,
     resume,
 )
+from exitd.engine.state import NEVER_MS
 from exitd.exchange.port import (
     Accepted,
     MarkPrice,
@@ -124,6 +125,7 @@ class SymbolActor:
         self._held: list[Fill | PositionChanged] = []
         self._leftovers: set[str] = set()
         self._conflicts: set[str] = set()
+        self._woken_ms = 0
         self.last_processed: MarkPrice | None = None
 
     @property
@@ -152,17 +154,29 @@ class SymbolActor:
         await self._start()
         self._ctx.activity.notify()
         while not self.done:
-            wait_s = _HOLD_S if self._held else _WAKE_S
-            with anyio.move_on_after(wait_s):
+            with anyio.move_on_after(self._wait_s()):
                 first = await self.mailbox.receive.receive()
                 await self._handle(self.mailbox.drain(first))
                 continue
             if self._held:  # the tick of their moment never came: use the latest price
                 await self._release_held()
-            await self._decide([Timer(self._ctx.wall_ms())])
+            self._woken_ms = self._ctx.wall_ms()
+            await self._decide([Timer(self._woken_ms)])
             await self._check_safety_net()
             self._ctx.activity.notify()
         self._log.info("symbol.flat_and_clean")
+
+    def _wait_s(self) -> float:
+        """Until the next thing due: held events' tick, the engine's deadline (a TIME leg, a
+        retry, the end of a fill's grace), or a routine wake."""
+        wait_s = _HOLD_S if self._held else _WAKE_S
+        state = self.state
+        # A deadline the engine was already woken for (a retry still waiting for its answer)
+        # must not wake it again and again.
+        if state is not None and self._woken_ms < state.deadline_ms < NEVER_MS:
+            due_s = (state.deadline_ms - self._ctx.wall_ms()) / 1000
+            wait_s = min(wait_s, max(due_s, 0.0))
+        return wait_s
 
     async def _start(self) -> None:
         exchange = await self._ctx.fetch_state(self.symbol)
