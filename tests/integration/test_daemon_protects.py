@@ -124,3 +124,23 @@ async def test_a_paused_symbol_keeps_its_hard_stop_and_set_plan_tightens_the_tra
         working = [o for o in live.sim.account.open_algo_orders(SYMBOL) if not o.close_position]
         assert [o.trigger_price for o in working] == [D("40629.6")]
         assert_invariants(live.sim.account.ledger, SYMBOL)
+
+
+async def test_the_time_leg_closes_at_market_on_a_quiet_feed(tmp_path: Path) -> None:
+    profiles = """
+[profiles.default]
+hard_sl_pct = 2.0
+time_limit_s = 1
+"""
+    async with live_daemon(tmp_path, profiles=profiles) as live:
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        await live.settle(SYMBOL)
+        with anyio.fail_after(5):  # no price moves: only the engine's deadline can close it
+            while live.sim.account.position(SYMBOL).amount != 0:
+                await live.daemon.activity.wait()
+        ledger = live.sim.account.ledger
+        time_fills = [f for f in ledger.fills if f.client_order_id.startswith("xd.eb.BTCUSDT.TM.")]
+        assert [(f.qty, f.price) for f in time_fills] == [(D("1.000"), D("40000.0"))]
+        await live.settle(SYMBOL)
+        assert open_exit_orders(ledger, SYMBOL) == []
