@@ -91,7 +91,7 @@ async def _run_tree(
         def context(account: Account) -> SymbolContext:
             return SymbolContext(
                 router=exit_router,
-                filters=lambda symbol: account.filters.get(symbol),
+                filters=account.filters_of,
                 gateway=gateway.mailbox,
                 snapshots=snapshots,
                 fetch_state=account.state_of,

@@ -72,6 +72,10 @@ class Account:
         self.reconciliations = 0
         self._context = make_context(self)
 
+    def filters_of(self, symbol: str) -> SymbolFilters | None:
+        """The symbol's exchange filters as last read (read anew on every call)."""
+        return self.filters.get(symbol)
+
     # --- the actor ----------------------------------------------------------------------------
 
     async def run(self, incarnation: int) -> None:

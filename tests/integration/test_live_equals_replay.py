@@ -131,7 +131,7 @@ def excursions(path: list[D], side: Side) -> tuple[D, D]:
 
 
 def replay_exits(
-    profile: ExitProfile, side: Side, qty: D, symbol: str, filters: SymbolFilters, path: list[D]
+    profile: ExitProfile, side: Side, qty: D, *, symbol: str, filters: SymbolFilters, path: list[D]
 ) -> list[Exit]:
     plan = build_plan(Position(symbol, side, qty, path[0]), filters, profile, path[0])
     replay = Replay(plan)
@@ -175,7 +175,7 @@ async def test_live_gives_the_exits_replay_gives(
         path = price_path(path_file, filters.tick_size, side)
         profile = PLANS[plan_name](*excursions(path, side))
         config = dataclasses.replace(config, profiles={"default": profile})
-        expected = replay_exits(profile, side, D(qty), symbol, filters, path)
+        expected = replay_exits(profile, side, D(qty), symbol=symbol, filters=filters, path=path)
         async with daemon_running(config) as daemon:
             live = Live(sim, client, daemon, tmp_path / "state")
             exits = await live_exits(live, symbol, side, qty, path)

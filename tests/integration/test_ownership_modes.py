@@ -137,7 +137,7 @@ async def test_soft_guard_forwards_a_legacy_order_and_counts_the_conflict(tmp_pa
                     D("0.5"),
                     trigger_price=D("39500"),
                     reduce_only=True,
-                ),  # fmt: skip
+                ),
             )
         assert isinstance(answer.outcome, Accepted)
         assert "ts-1" in ids_on_exchange(live)

@@ -10,7 +10,6 @@ from exitd.exchange.sim import symbols as symbols_module
 from exitd.exchange.sim.errors import BinanceError
 from exitd.exchange.sim.limits import RateLimits
 from exitd.exchange.sim.server import SimExchange
-from tests.conftest import PAYLOADS
 from exitd.exchange.sim.symbol_data import RECORDED_FILE, SYNTHETIC_PREFIX
 from exitd.exchange.sim.symbols import (
     SYMBOLS,
@@ -21,6 +20,7 @@ from exitd.exchange.sim.symbols import (
     exchange_info,
     symbol_filters,
 )
+from tests.conftest import PAYLOADS
 
 FIXTURES = PAYLOADS / "recorded" / "http_json"
 FILE_2021 = Path(symbols_module.__file__).parent / "data" / RECORDED_FILE
