@@ -47,7 +47,8 @@ from exitd.exchange.port import (
     WriteOutcome,
 )
 from exitd.ops.metrics import OrderMetrics, OrderOutcome
-from exitd.ownership import SAFETY_NET, Guard, Mode, WriteOutcome as Verdict, check_write
+from exitd.ownership import SAFETY_NET, Guard, Mode, check_write
+from exitd.ownership import WriteOutcome as Verdict
 
 log = structlog.get_logger("exitd.gateway")
 
@@ -115,12 +116,16 @@ class Gateway:
         *,
         recv_window_ms: int = 5000,
         clock: Callable[[], float] = time.monotonic,
+        tick_s: float | None = 0.1,
     ) -> None:
+        """`tick_s` is how often `run` calls `tick`; None leaves the ticking to the owner (a
+        test driving a fake clock)."""
         self.mailbox: Mailbox[GatewayMessage] = Mailbox.create(8192)
         self._exchange = exchange
         self._ownership = ownership
         self._recv_window_s = recv_window_ms / 1000
         self._clock = clock
+        self._tick_s = tick_s
         self._queue = WriteQueue()
         self._inflight: dict[str, _InFlight] = {}
         self._conditional: set[str] = set()
@@ -142,7 +147,8 @@ class Gateway:
         self._sending = 0
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
-            tasks.start_soon(self._timer)
+            if self._tick_s is not None:
+                tasks.start_soon(self._timer, self._tick_s)
             async for message in self.mailbox.receive:
                 self._on(message)
                 self._dispatch()
@@ -359,21 +365,28 @@ class Gateway:
 
     # --- unknown outcomes: look before sending again --------------------------------------------
 
-    async def _timer(self) -> None:
+    async def _timer(self, interval_s: float) -> None:
         while True:
-            await anyio.sleep(0.1)
-            now = self._clock()
-            for cid, entry in list(self._inflight.items()):
-                if entry.unknown and not entry.looking and now >= entry.lookup_at:
-                    self._inflight[cid] = replace(entry, looking=True)
-                    assert self._tasks is not None
-                    self._tasks.start_soon(self._look_up, cid)
-            self._dispatch()
+            await anyio.sleep(interval_s)
+            self.tick()
+
+    def tick(self) -> None:
+        """Start the lookups that are due and send what a pause or the budget held back."""
+        if self._tasks is None:
+            return
+        now = self._clock()
+        for cid, entry in list(self._inflight.items()):
+            if entry.unknown and not entry.looking and now >= entry.lookup_at:
+                self._inflight[cid] = replace(entry, looking=True)
+                self._tasks.start_soon(self._look_up, cid)
+        self._dispatch()
 
     async def _look_up(self, cid: str) -> None:
         entry = self._inflight[cid]
         write = entry.submit.write
-        conditional = write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
+        conditional = (
+            write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
+        )
         try:
             found = await self._exchange.query(write.symbol, cid, conditional)
         except Exception as exc:

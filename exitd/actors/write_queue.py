@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exitd.actors.messages import PlaceWrite, Submit
 from exitd.exchange.port import RateUsage
@@ -30,7 +30,7 @@ HARD_STOP_RESERVE = 10
 class RateBudget:
     """How much of the exchange's rate limits is used, from its own headers."""
 
-    usage: RateUsage = RateUsage()
+    usage: RateUsage = field(default_factory=RateUsage)
 
     def use(self) -> float:
         """The largest share of any limit in use, 0..1+."""
@@ -80,7 +80,11 @@ class WriteQueue:
         if isinstance(write, PlaceWrite) and write.leg not in ("HARD_SL", "TIME"):
             for queued in lane:
                 old = queued.write
-                if isinstance(old, PlaceWrite) and old.leg == write.leg and old.module == write.module:
+                if (
+                    isinstance(old, PlaceWrite)
+                    and old.leg == write.leg
+                    and old.module == write.module
+                ):
                     superseded = queued
                     break
         if superseded is not None:
