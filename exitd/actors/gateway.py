@@ -250,6 +250,8 @@ class Gateway:
         for submit in self._queue.ready():
             if self._sending >= _MAX_CONCURRENT_SENDS:
                 return
+            if submit.write.client_order_id in self._inflight:
+                continue  # an earlier write of this id has no outcome yet: it must have one first
             if not self._budget.allows(submit) or not slot_allows(submit, len(self._conditional)):
                 continue
             self._queue.take(submit)
@@ -403,12 +405,10 @@ class Gateway:
         gone = isinstance(found, NotFound) or (
             isinstance(found, Rejected) and found.kind is RejectKind.NOT_FOUND
         )
-        if isinstance(found, OrderView):
-            if isinstance(write, CancelWrite) and found.state.open:
-                self._inflight.pop(cid)
-                self._queue.push_front(entry.submit)  # the cancel did not happen: send it again
-                self._dispatch()
-                return
+        if isinstance(found, OrderView) and isinstance(write, CancelWrite) and found.state.open:
+            self._inflight.pop(cid)
+            self._queue.push_front(entry.submit)  # the cancel did not happen: send it again
+        elif isinstance(found, OrderView):
             self._inflight.pop(cid)
             self._answer(entry.submit, Accepted(found))
         elif gone and isinstance(write, CancelWrite):
@@ -422,6 +422,7 @@ class Gateway:
         else:
             wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
             self._inflight[cid] = replace(entry, lookup_at=now + wait)
+        self._dispatch()
 
 
 def _order_fields(submit: Submit) -> dict[str, object]:
