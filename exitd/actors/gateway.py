@@ -247,9 +247,19 @@ class Gateway:
     def _dispatch(self) -> None:
         if self._tasks is None or self._clock() < self._paused_until:
             return
+        while self._dispatch_ready():
+            pass
+
+    def _dispatch_ready(self) -> bool:
+        """Send the heads that may go; True when one was dropped, uncovering the next."""
+        assert self._tasks is not None
+        dropped = False
         for submit in self._queue.ready():
             if self._sending >= _MAX_CONCURRENT_SENDS:
-                return
+                break
+            if self._dropped_by_ownership(submit):
+                dropped = True
+                continue
             if submit.write.client_order_id in self._inflight:
                 continue  # an earlier write of this id has no outcome yet: it must have one first
             if not self._budget.allows(submit) or not slot_allows(submit, len(self._conditional)):
@@ -258,6 +268,22 @@ class Gateway:
             self._sending += 1
             self._inflight[submit.write.client_order_id] = _InFlight(submit, self._clock())
             self._tasks.start_soon(self._send, submit)
+        return dropped
+
+    def _dropped_by_ownership(self, submit: Submit) -> bool:
+        """A mode or guard change since `submit` was queued may forbid it now: answer it."""
+        write = submit.write
+        rules = self._ownership
+        verdict = check_write(rules.mode, rules.guard, write.module, rules.legacy_modules)
+        if verdict.forwarded:
+            return False
+        self._queue.take(submit)
+        self._queue.done(write.symbol)
+        if verdict.outcome is Verdict.SHADOW:
+            self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
+        else:
+            self._not_sent(submit, NotSentReason.REFUSED, verdict.reason, OrderOutcome.REFUSED)
+        return True
 
     async def _send(self, submit: Submit) -> None:
         write = submit.write
