@@ -144,15 +144,20 @@ class Gateway:
         for cid, entry in self._inflight.items():
             if not entry.unknown:  # cut off mid-send by the crash: it may have arrived
                 self._inflight[cid] = replace(entry, unknown=True, lookup_at=now, looking=False)
+            elif entry.looking:  # its lookup was cut off: look again
+                self._inflight[cid] = replace(entry, looking=False)
         self._sending = 0
-        async with anyio.create_task_group() as tasks:
-            self._tasks = tasks
-            if self._tick_s is not None:
-                tasks.start_soon(self._timer, self._tick_s)
-            async for message in self.mailbox.receive:
-                self._on(message)
-                self._dispatch()
-            tasks.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                if self._tick_s is not None:
+                    tasks.start_soon(self._timer, self._tick_s)
+                async for message in self.mailbox.receive:
+                    self._on(message)
+                    self._dispatch()
+                tasks.cancel_scope.cancel()
+        finally:
+            self._tasks = None  # nothing may start in a task group that is gone
 
     def set_ownership(self, ownership: OwnershipRules) -> None:
         self._ownership = ownership
