@@ -4,7 +4,8 @@ Every `place`, `cancel` and `query` parks as a `PendingCall` until the test deci
 (RELIABILITY.md §3, harness layer 2): `deliver` executes it and answers, `drop_after_execute`
 executes it but answers `Unknown` (the response was lost), `drop_before_execute` answers
 `Unknown` without executing (the request was lost), `refuse` answers `Rejected` without
-executing (a 429, a clock error). With `parking=False` every call is delivered at once.
+executing (a 429, a clock error). With `parking=False` every call is delivered at once. A
+write delivered later than its recvWindow after it arrived is refused (-1021), as Binance does.
 
 The book follows Binance where the daemon's safety depends on it: a client id is unique only
 among OPEN orders of its endpoint (re-using the id of a closed order creates a second order,
@@ -81,10 +82,11 @@ class PendingCall:
     conditional: bool
     order: OrderRequest | None
     arrived: int
+    arrived_ms: int
     resolved: int | None = None
     fate: Fate | None = None
     outcome: WriteOutcome | QueryOutcome | None = None
-    # The caller has its answer: set by the call itself, right before it returns.
+    # The caller is done with it: answered, or cancelled while it waited.
     returned: bool = False
     _done: anyio.Event = field(default_factory=anyio.Event)
 
@@ -154,8 +156,10 @@ class FakeExchange:
         parking: bool = True,
         filters: Mapping[str, SymbolFilters] | None = None,
         marks: Mapping[str, Decimal] | None = None,
+        recv_window_ms: int = 5000,
     ) -> None:
         self.parking = parking
+        self.recv_window_ms = recv_window_ms
         self.filters = dict(filters or {})
         self.marks = dict(marks or {})
         self.now_ms = 0
@@ -253,6 +257,16 @@ class FakeExchange:
                 outcome = Rejected(kind, outcome.reason, outcome.code, retry_after_s)
         elif fate is Fate.DROP_BEFORE_EXECUTE:
             outcome = Unknown("request lost before the exchange")
+        elif (
+            call.method is not Method.QUERY and self.now_ms > call.arrived_ms + self.recv_window_ms
+        ):
+            # Binance refuses a signed request that reaches it after its recvWindow.
+            executed = False
+            outcome = _rejected(
+                RejectKind.CLOCK, "Timestamp for this request is outside of the recvWindow."
+            )
+            if fate is Fate.DROP_AFTER_EXECUTE:
+                outcome = Unknown("response lost")
         else:
             outcome = self._execute(call)
             if fate is Fate.DROP_AFTER_EXECUTE:
@@ -303,7 +317,7 @@ class FakeExchange:
     # --- inside -------------------------------------------------------------------------------
 
     def _arrive(self, method: Method, symbol: str, cid: str, conditional: bool) -> PendingCall:
-        call = PendingCall(method, symbol, cid, conditional, None, self.stamp())
+        call = PendingCall(method, symbol, cid, conditional, None, self.stamp(), self.now_ms)
         self.calls.append(call)
         self.pending.append(call)
         return call
@@ -311,9 +325,11 @@ class FakeExchange:
     async def _await(self, call: PendingCall) -> WriteOutcome | QueryOutcome:
         if not self.parking:
             self.deliver(self.pending.index(call))
-        await call._done.wait()
+        try:
+            await call._done.wait()
+        finally:  # answered, or the caller gave up (cancelled): the request stays parked
+            call.returned = True
         assert call.outcome is not None
-        call.returned = True
         return call.outcome
 
     def _execute(self, call: PendingCall) -> WriteOutcome | QueryOutcome:
