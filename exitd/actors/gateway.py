@@ -267,7 +267,8 @@ class Gateway:
                 continue
             if submit.write.client_order_id in self._inflight:
                 continue  # an earlier write of this id has no outcome yet: it must have one first
-            if not self._budget.allows(submit) or not slot_allows(submit, len(self._conditional)):
+            allowed = self._budget.allows(submit, self._clock())
+            if not allowed or not slot_allows(submit, len(self._conditional)):
                 continue
             self._queue.take(submit)
             self._sending += 1
@@ -312,7 +313,7 @@ class Gateway:
         write = submit.write
         cid = write.client_order_id
         if outcome.usage is not None:
-            self._budget = RateBudget(outcome.usage)
+            self._budget = RateBudget(outcome.usage, self._clock())
         bound = log.bind(
             module=write.module, symbol=write.symbol, kind=write.kind.value, leg=write.leg
         )

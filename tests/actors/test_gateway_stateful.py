@@ -38,8 +38,17 @@ from exitd.actors.messages import (
     Write,
     WriteAnswer,
 )
+from exitd.actors.write_queue import ORDERS_1M_LIMIT, ORDERS_10S_LIMIT, WEIGHT_1M_LIMIT
 from exitd.engine.model import OrderSide
-from exitd.exchange.port import Accepted, NotFound, OrderRequest, OrderView, Rejected, RejectKind
+from exitd.exchange.port import (
+    Accepted,
+    NotFound,
+    OrderRequest,
+    OrderView,
+    RateUsage,
+    Rejected,
+    RejectKind,
+)
 from exitd.ops.metrics import OrderKind
 from exitd.ownership import EXIT_BRAIN, SAFETY_NET, Guard, Mode
 
@@ -304,6 +313,16 @@ class GatewayMachine(RuleBasedStateMachine):
         else:
             self.step(lambda: self.fake.cancel_by_hand(cid, conditional))
 
+    @rule(share=st.sampled_from((0.0, 0.5, 0.85, 0.97)))
+    def exchange_load(self, share: float) -> None:
+        """The usage the exchange reports from now on (its X-MBX-* headers), as a share of
+        every limit: above 80 % only protective writes leave, above 95 % only hard stops."""
+        self.fake.usage = RateUsage(
+            round(WEIGHT_1M_LIMIT * share),
+            round(ORDERS_10S_LIMIT * share),
+            round(ORDERS_1M_LIMIT * share),
+        )
+
     @rule()
     def restart(self) -> None:
         """The supervisor restarts the gateway: its task group is cancelled mid-flight."""
@@ -314,7 +333,9 @@ class GatewayMachine(RuleBasedStateMachine):
 
     @rule()
     def quiesce(self) -> None:
-        """Deliver everything, let lookups run out: every write then has exactly one answer."""
+        """The exchange heals; deliver everything and let lookups run out: every write then
+        has exactly one answer (liveness, RELIABILITY.md Q7)."""
+        self.fake.usage = RateUsage(0, 0, 0)
         for _ in range(500):
             if self.fake.pending:
                 self.step(lambda: self.fake.deliver(0))

@@ -185,14 +185,24 @@ def test_a_protective_write_behind_a_take_profit_waits_its_turn_in_its_lane() ->
 
 
 def _budget(weight: int = 0, orders_10s: int = 0, orders_1m: int = 0) -> RateBudget:
-    return RateBudget(RateUsage(weight, orders_10s, orders_1m))
+    return RateBudget(RateUsage(weight, orders_10s, orders_1m), seen_at=100.0)
 
 
 def test_the_budget_is_the_largest_share_of_any_limit() -> None:
-    assert RateBudget().use() == 0
-    assert _budget(weight=WEIGHT_1M_LIMIT // 2).use() == 0.5
-    assert _budget(weight=10, orders_10s=ORDERS_10S_LIMIT).use() == 1
-    assert _budget(orders_1m=ORDERS_1M_LIMIT * 3 // 4).use() == 0.75
+    assert RateBudget().use(0.0) == 0
+    assert _budget(weight=WEIGHT_1M_LIMIT // 2).use(100.0) == 0.5
+    assert _budget(weight=10, orders_10s=ORDERS_10S_LIMIT).use(100.0) == 1
+    assert _budget(orders_1m=ORDERS_1M_LIMIT * 3 // 4).use(100.0) == 0.75
+
+
+def test_a_count_is_spent_once_its_window_has_passed() -> None:
+    budget = _budget(weight=WEIGHT_1M_LIMIT // 2, orders_10s=ORDERS_10S_LIMIT)
+    assert budget.use(109.9) == 1
+    assert budget.use(110.0) == 0.5  # the 10 s order count is over, the minute is not
+    assert budget.use(159.9) == 0.5
+    assert budget.use(160.0) == 0
+    assert budget.allows(place("tp", "TP1"), 160.0)
+    assert not budget.allows(place("tp", "TP1"), 105.0)
 
 
 @pytest.mark.parametrize(
@@ -209,10 +219,10 @@ def test_budget_thresholds_let_protective_then_hard_stops_only(
     share: float, tp: bool, working_stop: bool, hard_sl: bool, cancel_: bool
 ) -> None:
     budget = _budget(weight=round(WEIGHT_1M_LIMIT * share))
-    assert budget.allows(place("a", "TP1")) is tp
-    assert budget.allows(place("b", "WORKING_STOP")) is working_stop
-    assert budget.allows(place("c", "HARD_SL")) is hard_sl
-    assert budget.allows(cancel("d")) is cancel_
+    assert budget.allows(place("a", "TP1"), 100.0) is tp
+    assert budget.allows(place("b", "WORKING_STOP"), 100.0) is working_stop
+    assert budget.allows(place("c", "HARD_SL"), 100.0) is hard_sl
+    assert budget.allows(cancel("d"), 100.0) is cancel_
 
 
 # --- conditional slots ------------------------------------------------------------------------
