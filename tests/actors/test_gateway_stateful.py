@@ -251,7 +251,8 @@ class GatewayMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def submit_cancel(self, data: st.DataObject) -> None:
         places = [r for r in self.records if isinstance(r.write, PlaceWrite)]
-        if places and data.draw(st.booleans(), label="of a placed order"):
+        of_a_place = data.draw(st.booleans(), label="of a placed order") if places else False
+        if of_a_place:
             place = data.draw(st.sampled_from(places), label="place")
             assert isinstance(place.write, PlaceWrite)
             order = place.write.order
@@ -358,6 +359,18 @@ class GatewayMachine(RuleBasedStateMachine):
     def no_client_id_created_twice(self) -> None:  # I5
         created = self.fake.created
         assert len(created) == len(set(created)), created
+
+    @invariant()
+    def unanswered_places_are_in_flight(self) -> None:
+        """What a restarted symbol actor reads so as not to place again (finding 8)."""
+        for symbol in SYMBOLS:
+            held = {o.client_order_id for o in self.portal.call(self.gateway.inflight, symbol)}
+            waiting = {
+                r.write.client_order_id
+                for r in self.records
+                if isinstance(r.write, PlaceWrite) and r.write.symbol == symbol and not r.answers
+            }
+            assert held == waiting, (symbol, held, waiting)
 
     @invariant()
     def answered_at_most_once_never_unknown(self) -> None:
