@@ -340,26 +340,31 @@ class Gateway:
     def _resend(self, submit: Submit, outcome: Rejected) -> bool:
         """A refusal that proves nothing happened and will pass later: queue it again first."""
         cid = submit.write.client_order_id
-        if outcome.kind in (RejectKind.RATE_LIMITED, RejectKind.BANNED):
-            self._rate_pauses += 1
-            pause = outcome.retry_after_s or min(_RATE_PAUSE_S * 2 ** (self._rate_pauses - 1), 60)
-            self._paused_until = max(self._paused_until, self._clock() + pause)
-            log.warning(
-                "exit_gateway.rate_limited",
-                symbol=submit.write.symbol,
-                client_order_id=cid,
-                pause_s=pause,
-                reason=outcome.reason,
-            )
-        elif outcome.kind is RejectKind.CLOCK:
+        if outcome.kind is RejectKind.CLOCK:
             count = self._clock_resends.get(cid, 0) + 1
             if count > _CLOCK_RESENDS:
                 return False
             self._clock_resends[cid] = count
-        else:
+        elif not self._rate_limited(submit.write.symbol, cid, outcome):
             return False
         self._inflight.pop(cid, None)
         self._queue.push_front(submit)
+        return True
+
+    def _rate_limited(self, symbol: str, cid: str, outcome: Rejected) -> bool:
+        """A 429 or a ban: nothing at all (writes or lookups) goes out for a while."""
+        if outcome.kind not in (RejectKind.RATE_LIMITED, RejectKind.BANNED):
+            return False
+        self._rate_pauses += 1
+        pause = outcome.retry_after_s or min(_RATE_PAUSE_S * 2 ** (self._rate_pauses - 1), 60)
+        self._paused_until = max(self._paused_until, self._clock() + pause)
+        log.warning(
+            "exit_gateway.rate_limited",
+            symbol=symbol,
+            client_order_id=cid,
+            pause_s=pause,
+            reason=outcome.reason,
+        )
         return True
 
     def _answer(self, submit: Submit, outcome: WriteOutcome) -> None:
@@ -406,9 +411,9 @@ class Gateway:
 
     def tick(self) -> None:
         """Start the lookups that are due and send what a pause or the budget held back."""
-        if self._tasks is None:
-            return
         now = self._clock()
+        if self._tasks is None or now < self._paused_until:
+            return
         for cid, entry in list(self._inflight.items()):
             if entry.unknown and not entry.looking and now >= entry.lookup_at:
                 self._inflight[cid] = replace(entry, looking=True)
@@ -432,6 +437,8 @@ class Gateway:
             client_order_id=cid,
             found=type(found).__name__,
         )
+        if isinstance(found, Rejected):
+            self._rate_limited(write.symbol, cid, found)
         now = self._clock()
         entry = replace(entry, looking=False, lookups=entry.lookups + 1)
         gone = isinstance(found, NotFound) or (

@@ -148,6 +148,7 @@ class GatewayMachine(RuleBasedStateMachine):
         self.by_cid: dict[str, list[Record]] = {}
         self.module_of: dict[str, str] = {}
         self.checked_calls = 0
+        self.quiet_until = 0.0  # after a 429 or a ban, nothing may reach the exchange
         self.incarnation = 0
         self._exit = ExitStack()
         self.portal: BlockingPortal = self._exit.enter_context(start_blocking_portal())
@@ -205,9 +206,13 @@ class GatewayMachine(RuleBasedStateMachine):
         return True
 
     def _check_new_calls(self) -> None:
-        """I9 and shadow mode, on the writes that reached the fake during the last step."""
+        """On the calls that reached the fake during the last step: none while rate limited;
+        I9 and shadow mode for the writes."""
         rules = self.ownership
         for call in self.fake.calls[self.checked_calls :]:
+            assert self.now >= self.quiet_until, (
+                f"{call.method.value} {call.client_order_id} sent while rate limited"
+            )
             if call.method is Method.QUERY:
                 continue
             module = self.module_of[call.client_order_id]
@@ -284,6 +289,10 @@ class GatewayMachine(RuleBasedStateMachine):
     ) -> None:
         i = data.draw(st.integers(0, len(self.fake.pending) - 1), label="pending call")
         kind, retry_after_s = refusal
+        limited = fate is Fate.REFUSE and kind in (RejectKind.RATE_LIMITED, RejectKind.BANNED)
+        if limited and not self.fake.pending[i].returned:
+            # The gateway hears it and waits at least this long (its first back-off is 1 s).
+            self.quiet_until = max(self.quiet_until, self.now + (retry_after_s or 1.0))
         self.step(lambda: self.fake.resolve(i, fate, kind, retry_after_s))
 
     @rule(dt=st.sampled_from((0.1, 0.5, 1.0, 2.5, 7.0)))
