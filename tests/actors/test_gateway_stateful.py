@@ -148,6 +148,7 @@ class GatewayMachine(RuleBasedStateMachine):
         self.by_cid: dict[str, list[Record]] = {}
         self.module_of: dict[str, str] = {}
         self.checked_calls = 0
+        self.kept: set[str] = set()  # ids asked for again: never filled or cancelled by hand
         self.quiet_until = 0.0  # after a 429 or a ban, nothing may reach the exchange
         self.incarnation = 0
         self._exit = ExitStack()
@@ -312,16 +313,37 @@ class GatewayMachine(RuleBasedStateMachine):
     @rule(data=st.data(), fill=st.booleans())
     def by_hand(self, data: st.DataObject, fill: bool) -> None:
         """The order is filled (a new position opens right after) or cancelled in the app."""
-        open_orders = self.portal.call(self.fake.open_orders)
+        open_orders = [
+            o for o in self.portal.call(self.fake.open_orders) if o.client_order_id not in self.kept
+        ]
         if not open_orders:
             return
-        order = data.draw(st.sampled_from(list(open_orders)), label="order")
+        order = data.draw(st.sampled_from(open_orders), label="order")
         cid, conditional = order.client_order_id, order.conditional
         if fill:
             self.step(lambda: self.fake.fill(cid, conditional))
             self.step(lambda: self.fake.set_position(order.symbol, Decimal(1)))
         else:
             self.step(lambda: self.fake.cancel_by_hand(cid, conditional))
+
+    @rule(data=st.data())
+    def ask_again_for_a_resting_order(self, data: st.DataObject) -> None:
+        """A restarted symbol actor asks again for an order that rests on the exchange: -4116,
+        the gateway reads it and adopts it, and never creates a second (RELIABILITY.md §2, 5).
+        The order is then kept open, so the id stays a duplicate."""
+        resting = {o.client_order_id for o in self.portal.call(self.fake.open_orders)}
+        settled = [
+            r
+            for r in self.records
+            if isinstance(r.write, PlaceWrite)
+            and r.write.client_order_id in resting
+            and all(x.answers for x in self.by_cid[r.write.client_order_id])
+        ]
+        if not settled:
+            return
+        record = data.draw(st.sampled_from(settled), label="place")
+        self.kept.add(record.write.client_order_id)
+        self._submit(record.write)
 
     @rule(share=st.sampled_from((0.0, 0.5, 0.85, 0.97)))
     def exchange_load(self, share: float) -> None:
@@ -361,6 +383,11 @@ class GatewayMachine(RuleBasedStateMachine):
             detail = outcome.kind.value if isinstance(outcome, Rejected) else ""
             detail = outcome.reason.value if isinstance(outcome, NotSent) else detail
             event(f"{record.method.value} answered {type(outcome).__name__} {detail}")
+        for entry in self.fake.log:
+            if isinstance(entry.outcome, Rejected):
+                event(f"the exchange said {entry.outcome.kind.value}")
+            elif entry.call.method is Method.QUERY:
+                event(f"lookup found {type(entry.outcome).__name__}")
 
     # --- invariants ---------------------------------------------------------------------------
 
@@ -440,7 +467,8 @@ class GatewayMachine(RuleBasedStateMachine):
                     ids = [o.exchange_id for o in self.fake.orders(cid)]
                     assert outcome.order.exchange_id in ids, (cid, outcome)
                 elif isinstance(outcome, Rejected):
-                    assert cid not in self.fake.created, f"{cid} exists but answered rejected"
+                    accepted = sum(isinstance(r.outcome(), Accepted) for r in self.by_cid[cid])
+                    assert self.fake.created.count(cid) <= accepted, f"{cid} exists: rejected?"
             elif isinstance(outcome, Accepted):
                 assert not outcome.order.state.open, f"cancel of {cid} answered while open"
 
