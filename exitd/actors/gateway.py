@@ -172,12 +172,7 @@ class Gateway:
         elif isinstance(message, InflightQuery):
             message.reply(self.inflight(message.symbol))
         elif isinstance(message, ConditionalOrdersOpen):
-            pending = {
-                cid
-                for cid, e in self._inflight.items()
-                if isinstance(e.submit.write, PlaceWrite) and e.submit.write.order.conditional
-            }
-            self._conditional = set(message.client_order_ids) | pending
+            self._conditional = set(message.client_order_ids) | self._conditional_in_flight()
         else:
             assert isinstance(message, ConditionalOrderGone)
             self._conditional.discard(message.client_order_id)
@@ -268,13 +263,24 @@ class Gateway:
             if submit.write.client_order_id in self._inflight:
                 continue  # an earlier write of this id has no outcome yet: it must have one first
             allowed = self._budget.allows(submit, self._clock())
-            if not allowed or not slot_allows(submit, len(self._conditional)):
+            if not allowed or not slot_allows(submit, self._conditional_slots_used()):
                 continue
             self._queue.take(submit)
             self._sending += 1
             self._inflight[submit.write.client_order_id] = _InFlight(submit, self._clock())
             self._tasks.start_soon(self._send, submit)
         return dropped
+
+    def _conditional_in_flight(self) -> set[str]:
+        """Conditional places with no answer yet: they may be open already, or will be."""
+        return {
+            cid
+            for cid, e in self._inflight.items()
+            if isinstance(e.submit.write, PlaceWrite) and e.submit.write.order.conditional
+        }
+
+    def _conditional_slots_used(self) -> int:
+        return len(self._conditional | self._conditional_in_flight())
 
     def _dropped_by_ownership(self, submit: Submit) -> bool:
         """A mode or guard change since `submit` was queued may forbid it now: answer it."""

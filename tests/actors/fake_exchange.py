@@ -168,7 +168,7 @@ class FakeExchange:
         self.pending: list[PendingCall] = []
         self.calls: list[PendingCall] = []
         self.log: list[LogEntry] = []
-        self.created: list[str] = []  # client ids, once per order the book created
+        self.created: list[str] = []  # client ids, once per order `place` created
         self._orders: list[_Order] = []
         self._positions: dict[str, PositionView] = {}
         self._seq = itertools.count()
@@ -302,6 +302,15 @@ class FakeExchange:
         order.filled_qty = qty
         order.state = OrderState.FINISHED if conditional else OrderState.FILLED
         order.update_ms = self.now_ms
+        return order.view()
+
+    def rest(self, request: OrderRequest) -> OrderView:
+        """An order put on the book by someone else (the app, another bot), unchecked."""
+        prefix = "algo-" if request.conditional else ""
+        order = _Order(
+            request, f"{prefix}{next(self._ids)}", OrderState.NEW, Decimal(0), self.now_ms
+        )
+        self._orders.append(order)
         return order.view()
 
     def cancel_by_hand(self, client_order_id: str, conditional: bool) -> None:

@@ -31,6 +31,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from exitd.actors.gateway import Gateway, OwnershipRules
 from exitd.actors.messages import (
     CancelWrite,
+    ConditionalOrdersOpen,
     NotSent,
     NotSentReason,
     PlaceWrite,
@@ -38,7 +39,13 @@ from exitd.actors.messages import (
     Write,
     WriteAnswer,
 )
-from exitd.actors.write_queue import ORDERS_1M_LIMIT, ORDERS_10S_LIMIT, WEIGHT_1M_LIMIT
+from exitd.actors.write_queue import (
+    CONDITIONAL_CAP,
+    HARD_STOP_RESERVE,
+    ORDERS_1M_LIMIT,
+    ORDERS_10S_LIMIT,
+    WEIGHT_1M_LIMIT,
+)
 from exitd.engine.model import OrderSide
 from exitd.exchange.port import (
     Accepted,
@@ -216,6 +223,8 @@ class GatewayMachine(RuleBasedStateMachine):
             )
             if call.method is Method.QUERY:
                 continue
+            if call.method is Method.PLACE and call.conditional:
+                self._check_slots(call)
             module = self.module_of[call.client_order_id]
             assert not (module == EXIT_BRAIN and rules.mode is Mode.LEGACY), (
                 f"mode LEGACY: the exit brain's {call.method.value} {call.client_order_id} "
@@ -225,6 +234,19 @@ class GatewayMachine(RuleBasedStateMachine):
                 module in LEGACY and rules.mode is Mode.EXIT_BRAIN_V3 and rules.guard is Guard.HARD
             ), f"guard hard: legacy {module}'s {call.method.value} reached the exchange"
         self.checked_calls = len(self.fake.calls)
+
+    def _check_slots(self, call: PendingCall) -> None:
+        """The account's 200 conditional orders: the last 10 are kept for hard stops. Open
+        ones, and places that reached the exchange with no answer yet, count."""
+        sending = sum(
+            1
+            for c in self.fake.pending
+            if c.method is Method.PLACE and c.conditional and c.arrived <= call.arrived
+        )
+        used = self.fake.open_conditional() + sending
+        hard_stop = call.order is not None and call.order.close_position
+        cap = CONDITIONAL_CAP if hard_stop else CONDITIONAL_CAP - HARD_STOP_RESERVE
+        assert used <= cap, f"{call.client_order_id}: {used} conditional orders, cap {cap}"
 
     def _submit(self, write: Write) -> None:
         record = Record(write, self.fake.stamp())
@@ -355,6 +377,21 @@ class GatewayMachine(RuleBasedStateMachine):
             round(ORDERS_1M_LIMIT * share),
         )
 
+    @rule(foreign=st.sampled_from((0, 189, 199)))
+    def crowd(self, foreign: int) -> None:
+        """Other orders take the account's conditional slots; reconciliation tells the
+        gateway which conditional orders are open."""
+        for view in self.portal.call(self.fake.open_orders):
+            if view.client_order_id.startswith("foreign"):
+                self.fake.cancel_by_hand(view.client_order_id, view.conditional)
+        for _ in range(foreign):
+            cid = f"foreign{len(self.fake.calls)}-{self.fake.stamp()}"
+            self.fake.rest(order_for(cid, "XRPUSDT", "WORKING_STOP", valid=True))
+        open_ids = frozenset(
+            o.client_order_id for o in self.portal.call(self.fake.open_orders) if o.conditional
+        )
+        self.step(lambda: self.gateway.mailbox.post(ConditionalOrdersOpen(open_ids)))
+
     @rule()
     def restart(self) -> None:
         """The supervisor restarts the gateway: its task group is cancelled mid-flight."""
@@ -368,6 +405,7 @@ class GatewayMachine(RuleBasedStateMachine):
         """The exchange heals; deliver everything and let lookups run out: every write then
         has exactly one answer (liveness, RELIABILITY.md Q7)."""
         self.fake.usage = RateUsage(0, 0, 0)
+        self.crowd(0)
         for _ in range(500):
             if self.fake.pending:
                 self.step(lambda: self.fake.deliver(0))
