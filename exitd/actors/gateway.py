@@ -117,13 +117,17 @@ class Gateway:
         *,
         recv_window_ms: int = 5000,
         clock: Callable[[], float] = time.monotonic,
+        tick_s: float | None = 0.1,
         activity: Pulse | None = None,
     ) -> None:
+        """`tick_s` is how often `run` calls `tick`; None leaves the ticking to the owner (a
+        test driving a fake clock)."""
         self.mailbox: Mailbox[GatewayMessage] = Mailbox.create(8192)
         self._exchange = exchange
         self._ownership = ownership
         self._recv_window_s = recv_window_ms / 1000
         self._clock = clock
+        self._tick_s = tick_s
         self._activity = activity or Pulse()
         self._queue = WriteQueue()
         self._inflight: dict[str, _InFlight] = {}
@@ -143,15 +147,21 @@ class Gateway:
         for cid, entry in self._inflight.items():
             if not entry.unknown:  # cut off mid-send by the crash: it may have arrived
                 self._inflight[cid] = replace(entry, unknown=True, lookup_at=now, looking=False)
+            elif entry.looking:  # its lookup was cut off: look again
+                self._inflight[cid] = replace(entry, looking=False)
         self._sending = 0
-        async with anyio.create_task_group() as tasks:
-            self._tasks = tasks
-            tasks.start_soon(self._timer)
-            async for message in self.mailbox.receive:
-                self._on(message)
-                self._dispatch()
-                self._activity.notify()
-            tasks.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                if self._tick_s is not None:
+                    tasks.start_soon(self._timer, self._tick_s)
+                async for message in self.mailbox.receive:
+                    self._on(message)
+                    self._dispatch()
+                    self._activity.notify()
+                tasks.cancel_scope.cancel()
+        finally:
+            self._tasks = None  # nothing may start in a task group that is gone
 
     def set_ownership(self, ownership: OwnershipRules) -> None:
         self._ownership = ownership
@@ -166,12 +176,7 @@ class Gateway:
         elif isinstance(message, InflightQuery):
             message.reply(self.inflight(message.symbol))
         elif isinstance(message, ConditionalOrdersOpen):
-            pending = {
-                cid
-                for cid, e in self._inflight.items()
-                if isinstance(e.submit.write, PlaceWrite) and e.submit.write.order.conditional
-            }
-            self._conditional = set(message.client_order_ids) | pending
+            self._conditional = set(message.client_order_ids) | self._conditional_in_flight()
         elif isinstance(message, ForeignExitSeen):
             self.metrics = self.metrics.record_conflict(message.module)
         else:
@@ -248,15 +253,55 @@ class Gateway:
     def _dispatch(self) -> None:
         if self._tasks is None or self._clock() < self._paused_until:
             return
+        while self._dispatch_ready():
+            pass
+
+    def _dispatch_ready(self) -> bool:
+        """Send the heads that may go; True when one was dropped, uncovering the next."""
+        assert self._tasks is not None
+        dropped = False
         for submit in self._queue.ready():
             if self._sending >= _MAX_CONCURRENT_SENDS:
-                return
-            if not self._budget.allows(submit) or not slot_allows(submit, len(self._conditional)):
+                break
+            if self._dropped_by_ownership(submit):
+                dropped = True
+                continue
+            if submit.write.client_order_id in self._inflight:
+                continue  # an earlier write of this id has no outcome yet: it must have one first
+            allowed = self._budget.allows(submit, self._clock())
+            if not allowed or not slot_allows(submit, self._conditional_slots_used()):
                 continue
             self._queue.take(submit)
             self._sending += 1
             self._inflight[submit.write.client_order_id] = _InFlight(submit, self._clock())
             self._tasks.start_soon(self._send, submit)
+        return dropped
+
+    def _conditional_in_flight(self) -> set[str]:
+        """Conditional places with no answer yet: they may be open already, or will be."""
+        return {
+            cid
+            for cid, e in self._inflight.items()
+            if isinstance(e.submit.write, PlaceWrite) and e.submit.write.order.conditional
+        }
+
+    def _conditional_slots_used(self) -> int:
+        return len(self._conditional | self._conditional_in_flight())
+
+    def _dropped_by_ownership(self, submit: Submit) -> bool:
+        """A mode or guard change since `submit` was queued may forbid it now: answer it."""
+        write = submit.write
+        rules = self._ownership
+        verdict = check_write(rules.mode, rules.guard, write.module, rules.legacy_modules)
+        if verdict.forwarded:
+            return False
+        self._queue.take(submit)
+        self._queue.done(write.symbol)
+        if verdict.outcome is Verdict.SHADOW:
+            self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
+        else:
+            self._not_sent(submit, NotSentReason.REFUSED, verdict.reason, OrderOutcome.REFUSED)
+        return True
 
     async def _send(self, submit: Submit) -> None:
         write = submit.write
@@ -280,7 +325,7 @@ class Gateway:
         write = submit.write
         cid = write.client_order_id
         if outcome.usage is not None:
-            self._budget = RateBudget(outcome.usage)
+            self._budget = RateBudget(outcome.usage, self._clock())
         bound = log.bind(
             module=write.module, symbol=write.symbol, kind=write.kind.value, leg=write.leg
         )
@@ -307,26 +352,31 @@ class Gateway:
     def _resend(self, submit: Submit, outcome: Rejected) -> bool:
         """A refusal that proves nothing happened and will pass later: queue it again first."""
         cid = submit.write.client_order_id
-        if outcome.kind in (RejectKind.RATE_LIMITED, RejectKind.BANNED):
-            self._rate_pauses += 1
-            pause = outcome.retry_after_s or min(_RATE_PAUSE_S * 2 ** (self._rate_pauses - 1), 60)
-            self._paused_until = max(self._paused_until, self._clock() + pause)
-            log.warning(
-                "exit_gateway.rate_limited",
-                symbol=submit.write.symbol,
-                client_order_id=cid,
-                pause_s=pause,
-                reason=outcome.reason,
-            )
-        elif outcome.kind is RejectKind.CLOCK:
+        if outcome.kind is RejectKind.CLOCK:
             count = self._clock_resends.get(cid, 0) + 1
             if count > _CLOCK_RESENDS:
                 return False
             self._clock_resends[cid] = count
-        else:
+        elif not self._rate_limited(submit.write.symbol, cid, outcome):
             return False
         self._inflight.pop(cid, None)
         self._queue.push_front(submit)
+        return True
+
+    def _rate_limited(self, symbol: str, cid: str, outcome: Rejected) -> bool:
+        """A 429 or a ban: nothing at all (writes or lookups) goes out for a while."""
+        if outcome.kind not in (RejectKind.RATE_LIMITED, RejectKind.BANNED):
+            return False
+        self._rate_pauses += 1
+        pause = outcome.retry_after_s or min(_RATE_PAUSE_S * 2 ** (self._rate_pauses - 1), 60)
+        self._paused_until = max(self._paused_until, self._clock() + pause)
+        log.warning(
+            "exit_gateway.rate_limited",
+            symbol=symbol,
+            client_order_id=cid,
+            pause_s=pause,
+            reason=outcome.reason,
+        )
         return True
 
     def _answer(self, submit: Submit, outcome: WriteOutcome) -> None:
@@ -367,16 +417,21 @@ class Gateway:
 
     # --- unknown outcomes: look before sending again --------------------------------------------
 
-    async def _timer(self) -> None:
+    async def _timer(self, interval_s: float) -> None:
         while True:
-            await anyio.sleep(0.1)
-            now = self._clock()
-            for cid, entry in list(self._inflight.items()):
-                if entry.unknown and not entry.looking and now >= entry.lookup_at:
-                    self._inflight[cid] = replace(entry, looking=True)
-                    assert self._tasks is not None
-                    self._tasks.start_soon(self._look_up, cid)
-            self._dispatch()
+            await anyio.sleep(interval_s)
+            self.tick()
+
+    def tick(self) -> None:
+        """Start the lookups that are due and send what a pause or the budget held back."""
+        now = self._clock()
+        if self._tasks is None or now < self._paused_until:
+            return
+        for cid, entry in list(self._inflight.items()):
+            if entry.unknown and not entry.looking and now >= entry.lookup_at:
+                self._inflight[cid] = replace(entry, looking=True)
+                self._tasks.start_soon(self._look_up, cid)
+        self._dispatch()
 
     async def _look_up(self, cid: str) -> None:
         entry = self._inflight[cid]
@@ -395,17 +450,17 @@ class Gateway:
             client_order_id=cid,
             found=type(found).__name__,
         )
+        if isinstance(found, Rejected):
+            self._rate_limited(write.symbol, cid, found)
         now = self._clock()
         entry = replace(entry, looking=False, lookups=entry.lookups + 1)
         gone = isinstance(found, NotFound) or (
             isinstance(found, Rejected) and found.kind is RejectKind.NOT_FOUND
         )
-        if isinstance(found, OrderView):
-            if isinstance(write, CancelWrite) and found.state.open:
-                self._inflight.pop(cid)
-                self._queue.push_front(entry.submit)  # the cancel did not happen: send it again
-                self._dispatch()
-                return
+        if isinstance(found, OrderView) and isinstance(write, CancelWrite) and found.state.open:
+            self._inflight.pop(cid)
+            self._queue.push_front(entry.submit)  # the cancel did not happen: send it again
+        elif isinstance(found, OrderView):
             self._inflight.pop(cid)
             self._answer(entry.submit, Accepted(found))
         elif gone and isinstance(write, CancelWrite):
@@ -419,6 +474,7 @@ class Gateway:
         else:
             wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
             self._inflight[cid] = replace(entry, lookup_at=now + wait)
+        self._dispatch()
 
 
 def _order_fields(submit: Submit) -> dict[str, object]:

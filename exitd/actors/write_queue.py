@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exitd.actors.messages import PlaceWrite, Submit
 from exitd.exchange.port import RateUsage
@@ -24,28 +24,34 @@ ORDERS_1M_LIMIT = 1200
 CONDITIONAL_CAP = 200
 # Conditional slots kept back for hard stops: a working stop never takes the last of them.
 HARD_STOP_RESERVE = 10
-_NO_USAGE = RateUsage()
 
 
 @dataclass(frozen=True, slots=True)
 class RateBudget:
-    """How much of the exchange's rate limits is used, from its own headers."""
+    """How much of the exchange's rate limits is used, from its own headers.
 
-    usage: RateUsage = _NO_USAGE
+    A count is only as good as its window: once the window it counts has passed since the
+    exchange reported it, it is spent. Otherwise a budget read near the limit would hold back
+    every write it does not allow for ever, since only a sent write brings fresh headers.
+    """
 
-    def use(self) -> float:
-        """The largest share of any limit in use, 0..1+."""
+    usage: RateUsage = field(default_factory=RateUsage)
+    seen_at: float = 0.0  # monotonic seconds when the exchange reported `usage`
+
+    def use(self, now: float) -> float:
+        """The largest share of any limit in use at `now`, 0..1+."""
         u = self.usage
-        shares = [
-            (u.weight_1m or 0) / WEIGHT_1M_LIMIT,
-            (u.orders_10s or 0) / ORDERS_10S_LIMIT,
-            (u.orders_1m or 0) / ORDERS_1M_LIMIT,
-        ]
+        age = now - self.seen_at
+        shares = [0.0]
+        if age < 60:
+            shares += [(u.weight_1m or 0) / WEIGHT_1M_LIMIT, (u.orders_1m or 0) / ORDERS_1M_LIMIT]
+        if age < 10:
+            shares.append((u.orders_10s or 0) / ORDERS_10S_LIMIT)
         return max(shares)
 
-    def allows(self, write: Submit) -> bool:
+    def allows(self, write: Submit, now: float) -> bool:
         """Above 80 % only protective writes leave; above 95 % only hard stops."""
-        share = self.use()
+        share = self.use(now)
         if share < 0.8:
             return True
         if share < 0.95:
