@@ -44,6 +44,8 @@ from exitd.engine import (
     ExitState,
     Fill,
     Notice,
+    OrderCancelled,
+    PlanProgress,
     PlanRefused,
     Position,
     PositionChanged,
@@ -51,7 +53,6 @@ from exitd.engine import (
     SymbolFilters,
     Tick,
     Timer,
-    PlanProgress,
     adopt,
     build_plan,
     decide_all,
@@ -68,6 +69,7 @@ from exitd.exchange.port import (
     OrderUpdate,
     OrderView,
     PositionView,
+    QueryOutcome,
 )
 from exitd.ops.metrics import OrderKind
 from exitd.ownership import EXIT_BRAIN, KNOWN_MODULE_CODES, SAFETY_NET, Mode
@@ -91,6 +93,7 @@ class SymbolContext:
     gateway: Mailbox[GatewayMessage]
     snapshots: SnapshotStore
     fetch_state: Callable[[str], Awaitable[ExchangeState]]
+    query_order: Callable[[str, str, bool], Awaitable[QueryOutcome]]
     mode: Callable[[], Mode]
     new_position_grace_s: float
     emergency_sl_pct: Decimal
@@ -121,6 +124,7 @@ class SymbolActor:
         self._suspects: frozenset[str] = frozenset()
         self._held: list[Fill | PositionChanged] = []
         self.last_processed: MarkPrice | None = None
+        self.started_at: float | None = None  # monotonic; protection latency is measured from it
 
     @property
     def pending(self) -> bool:
@@ -143,6 +147,7 @@ class SymbolActor:
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self, incarnation: int) -> None:
+        self.started_at = time.monotonic()
         self._log.info("symbol.started", incarnation=incarnation)
         await self._start()
         self._ctx.activity.notify()
@@ -352,7 +357,10 @@ class SymbolActor:
             return  # in LEGACY the brain's orders are shadows: nothing to compare
         inflight = await self._ask_inflight()
         diff = diff_orders(state, exchange.orders, inflight, self._suspects, exchange.time_ms)
-        self._suspects = diff.suspects
+        missing = [e for e in diff.missing_events if isinstance(e, OrderCancelled)]
+        absent = diff.suspects | {e.client_order_id for e in missing}
+        ended = await self._look_up_ended(state, absent)
+        self._suspects = diff.suspects - ended
         for order in diff.stale:
             self._log.warning("reconcile.stale_order", client_order_id=order.client_order_id)
             await self._send_cancel(order)
@@ -363,9 +371,39 @@ class SymbolActor:
                 type=order.type,
                 reason="a foreign exit order on a symbol the exit brain owns",
             )
-        if diff.missing_events:
-            self._log.warning("reconcile.missing_orders", count=len(diff.missing_events))
-            await self._decide(list(diff.missing_events))
+        missing = [e for e in missing if e.client_order_id not in ended]
+        if missing:
+            self._log.warning("reconcile.missing_orders", count=len(missing))
+            await self._decide([*missing])
+
+    async def _look_up_ended(self, state: ExitState, absent: Iterable[str]) -> frozenset[str]:
+        """Orders the exchange no longer lists, read by client id: one that filled while the
+        user stream was down (its events lost for good) counts as filled, never as cancelled
+        and placed again (RELIABILITY.md §2 rows 19-20). Returns the ids found ended."""
+        ended: set[str] = set()
+        for cid in sorted(absent):
+            tracked = state.order(cid)
+            if tracked is None:
+                continue
+            found = await self._ctx.query_order(self.symbol, cid, tracked.intent.type.conditional)
+            if not isinstance(found, OrderView) or found.state.open:
+                continue  # not visible yet, or unreadable: the two-misses rule decides
+            ended.add(cid)
+            mark = self._last_mark.price if self._last_mark is not None else Decimal(0)
+            price = found.price or found.trigger_price or mark  # REST gives no fill price
+            missed = max(found.filled_qty - tracked.filled_qty, Decimal(0))
+            update = OrderUpdate(found, missed, price, None, found.update_ms)
+            self._log.warning(
+                "reconcile.ended_unseen", client_order_id=cid, state=found.state.value,
+                filled=str(missed),
+            )  # fmt: skip
+            events = update_events(update)
+            fills = [e for e in events if isinstance(e, Fill)]
+            if len(fills) == len(events):
+                self._held.extend(fills)  # with the position change, as the stream's would be
+            else:
+                await self._decide([*events])  # e.g. a partial fill, then cancelled: in order
+        return frozenset(ended)
 
     # --- out: requests, notices, snapshots ----------------------------------------------------
 
