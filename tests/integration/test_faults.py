@@ -158,6 +158,7 @@ async def test_a_rate_limit_storm_gets_no_ban_and_the_hard_stop_goes_first(
         # A storm while a position appears: the daemon must wait out Retry-After, not 418.
         await set_faults(live, {"rate_limit_storm_s": 3})
         await live.open(SYMBOL, "LONG", "1", "40000")
+        await price_seen(live, SYMBOL, "40000")  # its mark could not be read over REST
         await live.settle(SYMBOL)
         assert legs_created(live, SYMBOL) == {"HARD_SL": 1, "TP1": 1, "TP2": 1}
 
