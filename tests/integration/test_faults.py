@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
+from exitd.exchange.sim.streams import StreamHub
 from exitd.ops.metrics import OrderOutcome
 from tests.integration.harness import Live, live_daemon
 from tests.integration.ledger_checks import assert_invariants, leg_of, open_exit_orders, own_orders
@@ -57,6 +58,12 @@ def _has_mark(live: Live, symbol: str, price: D, since_ms: int) -> bool:
     actor = live.daemon.account.actors.get(symbol)
     mark = None if actor is None else actor.last_mark
     return mark is not None and mark.price == price and mark.time_ms >= since_ms
+
+
+def listen_key(live: Live) -> str | None:
+    hub = live.sim.hub
+    assert isinstance(hub, StreamHub)
+    return hub.listen_keys.active
 
 
 def working_stops(live: Live, symbol: str) -> list[tuple[D | None, D]]:
@@ -111,12 +118,12 @@ async def test_after_the_websockets_drop_the_daemon_reconnects_and_the_trail_goe
             await live.settle(SYMBOL)
         assert working_stops(live, SYMBOL) == [(D("39576.9"), D("0.700"))]  # 39380 × 1.005
 
-        old_key = live.sim.hub.listen_keys.active
+        old_key = listen_key(live)
         await set_faults(live, {"drop_websockets": True})
         await price_seen(live, SYMBOL, "39000")
         await live.settle(SYMBOL)
         assert working_stops(live, SYMBOL) == [(D("39195.0"), D("0.400"))]  # TP2 at 39200
-        assert live.sim.hub.listen_keys.active == old_key  # the same key, a new socket
+        assert listen_key(live) == old_key  # the same key, a new socket
 
         await live.price(SYMBOL, "39200")  # back through the working stop: flat
         await live.settle(SYMBOL)
@@ -131,13 +138,13 @@ async def test_a_fill_while_the_listen_key_is_expired_is_not_missed(tmp_path: Pa
         await live.price(SYMBOL, "40000")
         await live.open(SYMBOL, "LONG", "1", "40000")
         await live.settle(SYMBOL)
-        old_key = live.sim.hub.listen_keys.active
+        old_key = listen_key(live)
         # The key lapses and no new socket is let in for a second: TP1 fills in that gap.
         await set_faults(live, {"expire_listen_key": True, "refuse_websockets_s": 1})
         await live.price(SYMBOL, "40400")
         assert live.sim.account.position(SYMBOL).amount == D("0.700")
         await live.settle(SYMBOL)
-        new_key = live.sim.hub.listen_keys.active
+        new_key = listen_key(live)
         assert new_key is not None and new_key != old_key
         assert working_stops(live, SYMBOL) == [(D("40040.0"), D("0.700"))]  # breakeven, for Q
         assert legs_created(live, SYMBOL)["TP1"] == 1  # TP1 was seen filled, not re-placed
@@ -168,7 +175,7 @@ async def test_a_rate_limit_storm_gets_no_ban_and_the_hard_stop_goes_first(
         with anyio.fail_after(5):
             while not live.daemon.gateway.inflight(OTHER):
                 await live.daemon.activity.wait()
-        await set_faults(live, {"rate_limit_storm_s": 2})
+        await set_faults(live, {"rate_limit_storm_s": 1})
         await live.settle(OTHER)
         ledger = live.sim.account.ledger
         other = [o for o in own_orders(ledger, OTHER) if o.refusal is None]
@@ -192,6 +199,9 @@ async def test_a_slow_symbol_does_not_hold_up_another_symbols_hard_stop(
         await live.price(OTHER, "2000")
         await set_faults(live, {"symbol_latency_ms": {OTHER: 2000}})
         await live.open(OTHER, "LONG", "1", "2000")
+        with anyio.fail_after(5):  # its HARD_SL is in the gateway, on its slow way
+            while not live.daemon.gateway.inflight(OTHER):
+                await live.daemon.activity.wait()
         await live.open(SYMBOL, "LONG", "1", "40000")
         with anyio.fail_after(5):
             while not any(o.close_position for o in live.sim.account.open_algo_orders(SYMBOL)):
@@ -200,7 +210,8 @@ async def test_a_slow_symbol_does_not_hold_up_another_symbols_hard_stop(
         actor = live.daemon.account.actors[SYMBOL]
         assert actor.started_at is not None
         assert rested - actor.started_at < 0.2
-        assert not live.sim.account.open_algo_orders(OTHER)  # still on its slow way
+        assert not live.sim.account.open_algo_orders(OTHER)  # still on its way
+        await clear_faults(live)  # what is already on its way stays slow
         await live.settle(OTHER)
         assert legs_created(live, OTHER)["HARD_SL"] == 1
         ledger = live.sim.account.ledger
