@@ -62,6 +62,7 @@ from exitd.engine import (
     readopt,
     resume,
 )
+from exitd.engine.client_ids import EXIT_BRAIN_CODE
 from exitd.exchange.port import (
     Accepted,
     MarkPrice,
@@ -116,6 +117,7 @@ class SymbolActor:
         self._last_mark: MarkPrice | None = None
         self._paused = False
         self._seq_reserved = 0
+        self._earlier_lives_below = 0  # ids under this seq were issued before this start
         self._saved: PlanProgress | None = None
         self._saved_at = 0.0
         self._trades: deque[tuple[str, int]] = deque(maxlen=_SEEN_TRADES)
@@ -174,6 +176,7 @@ class SymbolActor:
         resting = resting_intents(self.symbol, exchange.orders, inflight)
         snapshot = self._ctx.snapshots.load(self.symbol) or {}
         self._seq_reserved = int(snapshot.get("seq_reserved", 0))
+        self._earlier_lives_below = self._seq_reserved
         position = exchange.position
         tick = self._tick(exchange.time_ms)
         if position is None or position.amount == 0 or tick is None:
@@ -277,6 +280,16 @@ class SymbolActor:
 
     async def _on_update(self, update: OrderUpdate) -> list[Event]:
         order = update.order
+        if order.state.open and self._landed_late(order.client_order_id):
+            # Sent by an earlier life just before it died, taken by the exchange after this
+            # one adopted the position: this plan has placed what it needs (§2 row 27).
+            self._log.warning(
+                "reconcile.stale_order",
+                client_order_id=order.client_order_id,
+                reason="placed by an earlier run, landed after the restart",
+            )
+            await self._send_cancel(order)
+            return []
         if order.state.open:
             self._open[order.client_order_id] = order
         else:
@@ -289,6 +302,15 @@ class SymbolActor:
         events: list[Event] = []
         await self._route(update_events(update), events)
         return events
+
+    def _landed_late(self, client_order_id: str) -> bool:
+        """An own order this plan does not track whose id an earlier run issued."""
+        ref = parse_client_order_id(client_order_id)
+        state = self.state
+        if ref is None or ref.module_code != EXIT_BRAIN_CODE or state is None:
+            return False
+        tracked = any(s.order(client_order_id) for s in (state, *self._retiring))
+        return not tracked and ref.seq < self._earlier_lives_below
 
     async def _release_held(self) -> None:
         """Held fills and position changes, with the latest price as their tick."""

@@ -306,3 +306,54 @@ def _resting(sim: SimExchange) -> set[str]:
     account = sim.account
     orders = [*account.open_orders(SYMBOL), *account.open_algo_orders(SYMBOL)]
     return {o.client_order_id for o in orders if leg_of_id(o.client_order_id) is not None}
+
+
+async def test_a_stop_that_lands_after_the_crash_is_not_left_beside_the_new_ones(
+    tmp_path: Path,
+) -> None:
+    """The crash comes between sending the trail's stop and its answer (RELIABILITY.md §2
+    row 27): the exchange takes it after the new daemon has adopted the position."""
+    async with running() as (sim, client):
+        async with daemon_on(sim, client, tmp_path) as live:
+            await live.price(SYMBOL, "40000")
+            await live.open(SYMBOL, "LONG", "1", "40000")
+            await live.settle(SYMBOL)
+            await live.price(SYMBOL, "40330")  # breakeven: its stop at 40040
+            await live.settle(SYMBOL)
+            slow = {"latency_ms": {"POST /fapi/v1/algoOrder": 1000}}
+            assert (await client.admin("POST", "/sim/faults", slow)).status == 200
+            arrived = _on_delayed_request(sim)
+            await live.price(SYMBOL, "40800")  # the trail's stop at 40596 goes out, slowly
+            with anyio.fail_after(5):
+                await arrived.wait()  # at the exchange, not yet executed: crash now
+            (late,) = live.daemon.gateway.inflight(SYMBOL)
+        assert (await client.admin("DELETE", "/sim/faults")).status == 200
+        ledger = sim.account.ledger
+        assert late.client_order_id not in created(ledger)
+
+        async with daemon_on(sim, client, tmp_path) as live:
+            with anyio.fail_after(5):
+                while late.client_order_id not in created(ledger):
+                    await live.daemon.activity.wait()
+            await live.settle(SYMBOL)
+            stops = [o for o in sim.account.open_algo_orders(SYMBOL) if not o.close_position]
+            assert [o.trigger_price for o in stops] == [D("40596.0")]
+            await live.price(SYMBOL, "41000")
+            await live.settle(SYMBOL)
+            assert working_stop(sim) == D("40795.0")
+        assert_invariants(ledger, SYMBOL)
+
+
+def _on_delayed_request(sim: SimExchange) -> anyio.Event:
+    """Set when the simulator starts holding a request back (`latency_ms`): it has arrived."""
+    arrived = anyio.Event()
+    delay_of = sim.faults.latency_ms
+
+    def latency_ms(method: str, path: str) -> int:
+        delay = delay_of(method, path)
+        if delay:
+            arrived.set()
+        return delay
+
+    sim.faults.latency_ms = latency_ms  # type: ignore[method-assign]
+    return arrived
