@@ -66,6 +66,11 @@ def listen_key(live: Live) -> str | None:
     return hub.listen_keys.active
 
 
+def unknown_answers(live: Live) -> int:
+    orders = live.daemon.gateway.metrics.orders
+    return sum(n for (_, _, outcome), n in orders.items() if outcome is OrderOutcome.UNKNOWN)
+
+
 def working_stops(live: Live, symbol: str) -> list[tuple[D | None, D]]:
     return [
         (o.trigger_price, o.quantity)
@@ -95,11 +100,8 @@ async def test_an_order_executed_but_answered_503_is_looked_up_never_sent_again(
         )
         await live.open(SYMBOL, "LONG", "1", "40000")
         await live.settle(SYMBOL)
-        unknown = sum(
-            n for (_, _, outcome), n in live.daemon.gateway.metrics.orders.items()
-            if outcome is OrderOutcome.UNKNOWN
-        )  # fmt: skip
-        assert unknown == 3  # every answer was a 503: each order was found by its client id
+        # Every answer was a 503: each order was then found by its client id, not sent again.
+        assert unknown_answers(live) == 3
         assert legs_created(live, SYMBOL) == {"HARD_SL": 1, "TP1": 1, "TP2": 1}
         ledger = live.sim.account.ledger
         assert {o.client_order_id for o in own_orders(ledger, SYMBOL)} == live.resting(SYMBOL)
@@ -217,3 +219,47 @@ async def test_a_slow_symbol_does_not_hold_up_another_symbols_hard_stop(
         ledger = live.sim.account.ledger
         assert_invariants(ledger, SYMBOL)
         assert_invariants(ledger, OTHER)
+
+
+async def test_a_503_service_unavailable_is_a_refusal_sent_again_under_the_same_leg(
+    tmp_path: Path,
+) -> None:
+    """Binance documents "Service Unavailable." as a definite failure: nothing to look up;
+    the stop goes again once the exchange serves, and rests once."""
+    async with live_daemon(tmp_path) as live:
+        await live.price(SYMBOL, "40000")
+        refuse = {"rate": 1.0, "kind": "service_unavailable"}
+        await set_faults(live, {"errors": {"POST /fapi/v1/algoOrder": refuse}})
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        with anyio.fail_after(5):
+            while not live.daemon.gateway.metrics.orders:
+                await live.daemon.activity.wait()
+        assert not live.sim.account.open_algo_orders(SYMBOL)
+        await clear_faults(live)
+        with anyio.fail_after(5):  # the engine places it again after its backoff (1 s)
+            while not any(o.close_position for o in live.sim.account.open_algo_orders(SYMBOL)):
+                await live.daemon.activity.wait()
+        await live.settle(SYMBOL)
+        assert legs_created(live, SYMBOL) == {"HARD_SL": 1, "TP1": 1, "TP2": 1}
+        assert unknown_answers(live) == 0  # a definite refusal: nothing was looked up
+        assert_invariants(live.sim.account.ledger, SYMBOL)
+
+
+async def test_a_cancel_answered_503_is_looked_up_and_the_trail_goes_on(tmp_path: Path) -> None:
+    async with live_daemon(tmp_path) as live:
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        await live.settle(SYMBOL)
+        await live.price(SYMBOL, "40330")  # breakeven: 40040
+        await live.settle(SYMBOL)
+        unknown = {"rate": 1.0, "answer": "timeout"}
+        await set_faults(live, {"unknown_status": {"DELETE /fapi/v1/algoOrder": unknown}})
+        await live.price(SYMBOL, "40800")  # TP1, TP2 fill; the trail: 40596 replaces 40040
+        await live.settle(SYMBOL)
+        assert unknown_answers(live) == 2  # both cancels: found gone by the stream or a lookup
+        assert working_stops(live, SYMBOL) == [(D("40596.0"), D("0.400"))]
+        await clear_faults(live)
+        await live.price(SYMBOL, "41000")
+        await live.settle(SYMBOL)
+        assert working_stops(live, SYMBOL) == [(D("40795.0"), D("0.400"))]
+        assert_invariants(live.sim.account.ledger, SYMBOL)
