@@ -87,11 +87,12 @@ async def daemon_on(sim: SimExchange, client: Client, tmp_path: Path) -> AsyncIt
 
 
 async def run_up(live: Live) -> None:
-    """Adoption, breakeven, the trail armed and moved once."""
+    """Adoption, breakeven, the trail armed and moved once, then the price falls back (so a
+    trail started afresh at the restart's price would sit lower: 40900 × 0.995 = 40695.5)."""
     await live.price(SYMBOL, "40000")
     await live.open(SYMBOL, "LONG", "1", "40000")
     await live.settle(SYMBOL)
-    for price in ("40330", "40800", "41000"):
+    for price in ("40330", "40800", "41000", "40900"):
         await live.price(SYMBOL, price)
         await live.settle(SYMBOL)
     assert working_stop(live.sim) == D("40795.0")
@@ -121,12 +122,13 @@ async def test_a_restarted_daemon_re_attaches_its_orders_and_the_trail_goes_on(
         async with daemon_on(sim, client, tmp_path) as live:
             await live.settle(SYMBOL)
             assert live.daemon.account.actors[SYMBOL].state is not None  # re-adopted
-            assert created(ledger) == before  # nothing placed again, nothing missing
+            # Nothing placed again, nothing missing, nothing looser than the resting stop.
+            assert created(ledger) == before
             assert live.resting(SYMBOL) == resting
 
-            await live.price(SYMBOL, "40900")  # under the best price: W would be 40695.5
+            await live.price(SYMBOL, "41000")  # the best price again: W = 40795, as resting
             await live.settle(SYMBOL)
-            assert created(ledger) == before  # the resting stop is the floor
+            assert created(ledger) == before
             await live.price(SYMBOL, "41200")  # a new best: W = 40994
             await live.settle(SYMBOL)
             assert working_stop(sim) == D("40994.0")
