@@ -95,6 +95,7 @@ async def _run_tree(
                 gateway=gateway.mailbox,
                 snapshots=snapshots,
                 fetch_state=account.state_of,
+                query_order=exchange.query,
                 mode=lambda: gateway.mode,
                 new_position_grace_s=config.safety.new_position_grace_s,
                 emergency_sl_pct=config.safety.emergency_sl_pct,

@@ -46,6 +46,7 @@ from exitd.engine import (
     ExitState,
     Fill,
     Notice,
+    OrderCancelled,
     PlanProgress,
     PlanRefused,
     Position,
@@ -63,6 +64,7 @@ from exitd.engine import (
     readopt,
     resume,
 )
+from exitd.engine.client_ids import EXIT_BRAIN_CODE
 from exitd.engine.state import NEVER_MS
 from exitd.exchange.port import (
     Accepted,
@@ -71,6 +73,7 @@ from exitd.exchange.port import (
     OrderUpdate,
     OrderView,
     PositionView,
+    QueryOutcome,
 )
 from exitd.ops.metrics import OrderKind
 from exitd.ownership import EXIT_BRAIN, KNOWN_MODULE_CODES, SAFETY_NET, Mode
@@ -94,6 +97,7 @@ class SymbolContext:
     gateway: Mailbox[GatewayMessage]
     snapshots: SnapshotStore
     fetch_state: Callable[[str], Awaitable[ExchangeState]]
+    query_order: Callable[[str, str, bool], Awaitable[QueryOutcome]]
     mode: Callable[[], Mode]
     new_position_grace_s: float
     emergency_sl_pct: Decimal
@@ -116,6 +120,7 @@ class SymbolActor:
         self._last_mark: MarkPrice | None = None
         self._paused = False
         self._seq_reserved = 0
+        self._earlier_lives_below = 0  # ids under this seq were issued before this start
         self._saved: PlanProgress | None = None
         self._saved_at = 0.0
         self._trades: deque[tuple[str, int]] = deque(maxlen=_SEEN_TRADES)
@@ -127,6 +132,7 @@ class SymbolActor:
         self._conflicts: set[str] = set()
         self._woken_ms = 0
         self.last_processed: MarkPrice | None = None
+        self.started_at: float | None = None  # monotonic; protection latency is measured from it
 
     @property
     def pending(self) -> bool:
@@ -150,6 +156,7 @@ class SymbolActor:
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self, incarnation: int) -> None:
+        self.started_at = time.monotonic()
         self._log.info("symbol.started", incarnation=incarnation)
         await self._start()
         self._ctx.activity.notify()
@@ -190,6 +197,7 @@ class SymbolActor:
         resting = resting_intents(self.symbol, exchange.orders, inflight)
         snapshot = self._ctx.snapshots.load(self.symbol) or {}
         self._seq_reserved = int(snapshot.get("seq_reserved", 0))
+        self._earlier_lives_below = self._seq_reserved
         position = exchange.position
         if position is None or position.amount == 0:
             for order in exchange.orders:  # leftovers of a closed position
@@ -301,6 +309,16 @@ class SymbolActor:
 
     async def _on_update(self, update: OrderUpdate) -> list[Event]:
         order = update.order
+        if order.state.open and self._landed_late(order.client_order_id):
+            # Sent by an earlier life just before it died, taken by the exchange after this
+            # one adopted the position: this plan has placed what it needs (§2 row 27).
+            self._log.warning(
+                "reconcile.stale_order",
+                client_order_id=order.client_order_id,
+                reason="placed by an earlier run, landed after the restart",
+            )
+            await self._send_cancel(order)
+            return []
         if order.state.open:
             self._open[order.client_order_id] = order
         else:
@@ -313,6 +331,15 @@ class SymbolActor:
         events: list[Event] = []
         await self._route(update_events(update), events)
         return events
+
+    def _landed_late(self, client_order_id: str) -> bool:
+        """An own order this plan does not track whose id an earlier run issued."""
+        ref = parse_client_order_id(client_order_id)
+        state = self.state
+        if ref is None or ref.module_code != EXIT_BRAIN_CODE or state is None:
+            return False
+        tracked = any(s.order(client_order_id) for s in (state, *self._retiring))
+        return not tracked and ref.seq < self._earlier_lives_below
 
     async def _release_held(self) -> None:
         """Held fills and position changes, with the latest price as their tick."""
@@ -401,7 +428,10 @@ class SymbolActor:
             return  # in LEGACY the brain's orders are shadows: nothing to compare
         inflight = await self._ask_inflight()
         diff = diff_orders(state, exchange.orders, inflight, self._suspects, exchange.time_ms)
-        self._suspects = diff.suspects
+        missing = [e for e in diff.missing_events if isinstance(e, OrderCancelled)]
+        absent = diff.suspects | {e.client_order_id for e in missing}
+        ended = await self._look_up_ended(state, absent)
+        self._suspects = diff.suspects - ended
         for order in diff.stale:
             self._log.warning("reconcile.stale_order", client_order_id=order.client_order_id)
             await self._send_cancel(order)
@@ -417,9 +447,39 @@ class SymbolActor:
                 type=order.type,
                 reason="a foreign exit order on a symbol the exit brain owns",
             )
-        if diff.missing_events:
-            self._log.warning("reconcile.missing_orders", count=len(diff.missing_events))
-            await self._decide(list(diff.missing_events))
+        missing = [e for e in missing if e.client_order_id not in ended]
+        if missing:
+            self._log.warning("reconcile.missing_orders", count=len(missing))
+            await self._decide([*missing])
+
+    async def _look_up_ended(self, state: ExitState, absent: Iterable[str]) -> frozenset[str]:
+        """Orders the exchange no longer lists, read by client id: one that filled while the
+        user stream was down (its events lost for good) counts as filled, never as cancelled
+        and placed again (RELIABILITY.md §2 rows 19-20). Returns the ids found ended."""
+        ended: set[str] = set()
+        for cid in sorted(absent):
+            tracked = state.order(cid)
+            if tracked is None:
+                continue
+            found = await self._ctx.query_order(self.symbol, cid, tracked.intent.type.conditional)
+            if not isinstance(found, OrderView) or found.state.open:
+                continue  # not visible yet, or unreadable: the two-misses rule decides
+            ended.add(cid)
+            mark = self._last_mark.price if self._last_mark is not None else Decimal(0)
+            price = found.price or found.trigger_price or mark  # REST gives no fill price
+            missed = max(found.filled_qty - tracked.filled_qty, Decimal(0))
+            update = OrderUpdate(found, missed, price, None, found.update_ms)
+            self._log.warning(
+                "reconcile.ended_unseen", client_order_id=cid, state=found.state.value,
+                filled=str(missed),
+            )  # fmt: skip
+            events = update_events(update)
+            fills = [e for e in events if isinstance(e, Fill)]
+            if len(fills) == len(events):
+                self._held.extend(fills)  # with the position change, as the stream's would be
+            else:
+                await self._decide([*events])  # e.g. a partial fill, then cancelled: in order
+        return frozenset(ended)
 
     # --- out: requests, notices, snapshots ----------------------------------------------------
 

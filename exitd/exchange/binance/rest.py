@@ -4,7 +4,8 @@ Every parameter travels in the query string, signed as sent (the official SDK's 
 `timestamp` comes from the local clock plus a server-time offset measured at start and again
 after a CLOCK refusal. A write is sent once, whatever happens: its answer is classified and
 returned. A read is retried a few times when its answer is unknown (and once after a clock
-resync). Logs name the method and path only, never the query, signature or key.
+resync). After a 429 or 418 nothing leaves until its Retry-After has passed. Logs name the
+method and path only, never the query, signature or key.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ log = structlog.get_logger("exitd.exchange")
 
 READ_ATTEMPTS = 3
 READ_BACKOFF_S = 0.2
+QUIET_DEFAULT_S = 1.0  # after a 429 without Retry-After
 
 
 def wall_clock_ms() -> int:
@@ -68,6 +70,7 @@ class RestClient:
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._offset_ms: int | None = None
+        self._quiet_until = 0.0  # monotonic: no request leaves before, after a 429 or 418
         self.last_usage: RateUsage | None = None
 
     async def sync_time(self) -> bool:
@@ -126,6 +129,12 @@ class RestClient:
         return outcome
 
     async def _send(self, method: str, path: str, query: str, *, key: bool) -> Outcome:
+        quiet_s = self._quiet_until - time.monotonic()
+        if quiet_s > 0:
+            # Binance bans (418) an IP that sends anything inside a 429's Retry-After: every
+            # caller of this key (gateway, account reads, listen key) waits it out together.
+            reason = f"not sent: waiting out the exchange's Retry-After ({quiet_s:.1f} s)"
+            return Rejected(RejectKind.RATE_LIMITED, reason, None, quiet_s)
         url = URL(f"{self._base}{path}" + (f"?{query}" if query else ""), encoded=True)
         headers = {"X-MBX-APIKEY": self._api_key} if key else {}
         try:
@@ -147,6 +156,9 @@ class RestClient:
         if not is_error(answer):
             return Reply(answer.body, usage)
         outcome = classify(answer)
+        if answer.status in (418, 429) and isinstance(outcome, Rejected):
+            wait_s = outcome.retry_after_s or QUIET_DEFAULT_S
+            self._quiet_until = max(self._quiet_until, time.monotonic() + wait_s)
         log.info("exchange.refused", method=method, path=path, outcome=type(outcome).__name__,
                  reason=_why(outcome))  # fmt: skip
         return outcome

@@ -84,7 +84,8 @@ async def test_logs_carry_no_secret_signature_or_listen_key() -> None:
             assert key
             await r.position("BTCUSDT", "LONG", "0.010", "60000")
             await events.next(lambda e: isinstance(e, PositionUpdate))
-            await r.faults({"rate_limit_storm_s": 5})
+            # A short storm: the client then waits out its Retry-After before the listen key.
+            await r.faults({"rate_limit_storm_s": 1})
             order = OrderRequest("BTCUSDT", "xd-log", OrderSide.BUY, "LIMIT", D("1"), D("1"))
             assert isinstance(await r.exchange.place(order), Rejected)  # logged refusal
             await r.admin("DELETE", "/sim/faults")

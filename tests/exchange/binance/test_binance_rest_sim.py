@@ -181,6 +181,20 @@ async def test_rate_limit_storm_is_rate_limited_with_retry_after() -> None:
         assert outcome.retry_after_s > 0
 
 
+async def test_nothing_is_sent_inside_a_retry_after_so_no_418_ban() -> None:
+    async with rig() as r:
+        await r.faults({"rate_limit_storm_s": 30})
+        assert isinstance(await r.exchange.place(limit("xd-429")), Rejected)
+        for _ in range(3):  # the exchange would ban the IP for any of these
+            with pytest.raises(ExchangeUnavailable, match="Retry-After"):
+                await r.exchange.positions()
+            held = await r.exchange.place(limit("xd-held"))
+            assert isinstance(held, Rejected) and held.kind is RejectKind.RATE_LIMITED
+            assert held.retry_after_s is not None and 0 < held.retry_after_s <= 30
+        assert all(state.bans == 0 for state in r.sim.limiter._ips.values())
+        assert not r.sim.account.ledger.orders
+
+
 async def test_reads_without_an_answer_raise_exchange_unavailable() -> None:
     async with rig() as r:
         await r.faults({"unknown_status": {"GET /fapi/v1/openOrders": {"rate": 1.0}}})
