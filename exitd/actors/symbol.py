@@ -44,6 +44,7 @@ from exitd.engine import (
     ExitState,
     Fill,
     Notice,
+    PlanProgress,
     PlanRefused,
     Position,
     PositionChanged,
@@ -51,7 +52,6 @@ from exitd.engine import (
     SymbolFilters,
     Tick,
     Timer,
-    PlanProgress,
     adopt,
     build_plan,
     decide_all,
@@ -385,7 +385,7 @@ class SymbolActor:
         for request in decision.requests:
             write = gateway_write(request, state)
             await self._ctx.gateway.send.send(Submit(write, self.mailbox.post))
-        self._maybe_snapshot()
+        await self._maybe_snapshot()
 
     def _notice(self, notice: Notice) -> None:
         level = "error" if notice.event in _ERROR_NOTICES else "info"
@@ -396,9 +396,9 @@ class SymbolActor:
         if state.next_seq < self._seq_reserved:
             return
         self._seq_reserved = state.next_seq + SEQ_BLOCK
-        await anyio.to_thread.run_sync(self._save, True)
+        await self._save()
 
-    def _maybe_snapshot(self) -> None:
+    async def _maybe_snapshot(self) -> None:
         state = self.state
         if state is None:
             return
@@ -406,9 +406,11 @@ class SymbolActor:
         current = progress(state)
         if current == self._saved or now - self._saved_at < 1.0:
             return
-        self._save(False)
+        await self._save()
 
-    def _save(self, forced: bool) -> None:
+    async def _save(self) -> None:
+        """Write the snapshot in a worker thread: its fsyncs (milliseconds) would otherwise
+        stall every symbol's ticks and orders, not just this one's."""
         state = self.state
         data: dict[str, object] = {"seq_reserved": self._seq_reserved}
         if state is not None:
@@ -416,7 +418,7 @@ class SymbolActor:
             data["progress"] = current.to_json()
             self._saved = current
         self._saved_at = time.monotonic()
-        self._ctx.snapshots.save(self.symbol, data)
+        await anyio.to_thread.run_sync(self._ctx.snapshots.save, self.symbol, data)
 
     async def _send_cancel(self, order: OrderView) -> None:
         write = CancelWrite(
