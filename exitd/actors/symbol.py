@@ -2,9 +2,10 @@
 
 A thin shell around the pure engine: it turns ticks, order updates, position changes and the
 gateway's answers into engine events, runs `decide_all` once per batch (one moment's events
-together, as replay does), sends the requests to the gateway and logs the notices. It starts
-from the exchange's state and the gateway's in-flight writes, so a restart re-attaches what
-rests and places nothing twice; it snapshots its progress so the trail resumes where it was.
+together, as replay does; a lone tick takes `decide`'s quiet-tick fast path), sends the
+requests to the gateway and logs the notices. It starts from the exchange's state and the
+gateway's in-flight writes, so a restart re-attaches what rests and places nothing twice; it
+snapshots its progress so the trail resumes where it was.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from exitd.engine import (
     Timer,
     adopt,
     build_plan,
+    decide,
     decide_all,
     parse_client_order_id,
     position_change,
@@ -114,6 +116,7 @@ class SymbolActor:
         self._paused = False
         self._seq_reserved = 0
         self._saved: PlanProgress | None = None
+        self._saved_state: ExitState | None = None  # a state whose progress is `_saved`
         self._saved_at = 0.0
         self._trades: deque[tuple[str, int]] = deque(maxlen=_SEEN_TRADES)
         self._naked_since: float | None = None
@@ -296,8 +299,10 @@ class SymbolActor:
         await self._decide(held)
 
     async def _decide(self, events: list[Event]) -> None:
-        if self.state is not None and events:
-            await self._apply(decide_all(self.state, events), into_retiring=None)
+        state = self.state
+        if state is not None and events:
+            decision = decide(state, events[0]) if len(events) == 1 else decide_all(state, events)
+            await self._apply(decision, into_retiring=None)
 
     async def _on_position(self, position: PositionView) -> None:
         previous = self._position
@@ -400,13 +405,13 @@ class SymbolActor:
 
     async def _maybe_snapshot(self) -> None:
         state = self.state
-        if state is None:
+        if state is None or state is self._saved_state:  # a quiet tick keeps the state
             return
-        now = time.monotonic()
-        current = progress(state)
-        if current == self._saved or now - self._saved_at < 1.0:
+        if time.monotonic() - self._saved_at < 1.0:
             return
-        await self._save()
+        if progress(state) != self._saved:
+            await self._save()
+        self._saved_state = state
 
     async def _save(self) -> None:
         """Write the snapshot in a worker thread: its fsyncs (milliseconds) would otherwise
