@@ -195,11 +195,12 @@ class BinanceMarketStream:
 
     def _decode(self, data: str) -> MarkPrice | None:
         try:
-            answer = _answer(data)
+            message = orjson.loads(data)  # once: a frame is either an answer or a payload
+            answer = _as_answer(message)
             if answer is not None:
                 self._answered(answer)
                 return None
-            payload = unwrap(orjson.loads(data))
+            payload = unwrap(message)
             if payload.get("e") != "markPriceUpdate":
                 raise BadPayload(f"unexpected event {payload.get('e')!r}")
             return mark_price_update(payload)
@@ -250,6 +251,10 @@ def _answer(data: Any) -> dict[str, Any] | None:
         message = orjson.loads(data)
     except (orjson.JSONDecodeError, TypeError):
         return None
+    return _as_answer(message)
+
+
+def _as_answer(message: Any) -> dict[str, Any] | None:
     if isinstance(message, dict) and "id" in message and "stream" not in message:
         return message
     return None
