@@ -150,15 +150,22 @@ class SymbolActor:
         await self._start()
         self._ctx.activity.notify()
         while not self.done:
-            wait_s = _HOLD_S if self._held else _WAKE_S
-            with anyio.move_on_after(wait_s):
-                first = await self.mailbox.receive.receive()
-                await self._handle(self.mailbox.drain(first))
+            batch = await self._next_batch(_HOLD_S if self._held else _WAKE_S)
+            if batch is not None:
+                await self._handle(batch)
                 continue
             if self._held:  # the tick of their moment never came: use the latest price
                 await self._release_held()
             await self._decide([Timer(self._ctx.wall_ms())])
         self._log.info("symbol.flat_and_clean")
+
+    async def _next_batch(self, wait_s: float) -> list[SymbolMessage] | None:
+        """The next messages, or None after `wait_s` without any. Only the wait is timed: a
+        batch being handled (orders half sent, a snapshot half written) is never cut short."""
+        with anyio.move_on_after(wait_s):
+            first = await self.mailbox.receive.receive()
+            return self.mailbox.drain(first)
+        return None
 
     async def _start(self) -> None:
         exchange = await self._ctx.fetch_state(self.symbol)
