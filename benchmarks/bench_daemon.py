@@ -36,6 +36,7 @@ constants, patched in the daemon's process only): the price schedule keeps the o
 from __future__ import annotations
 
 import argparse
+import cProfile
 import multiprocessing as mp
 import os
 import sys
@@ -238,7 +239,12 @@ async def _drive(
 
 
 def _daemon(
-    port: int, state_dir: str, log_level: str, timing: tuple[float, float], pipe: Any
+    port: int,
+    state_dir: str,
+    log_level: str,
+    timing: tuple[float, float],
+    pipe: Any,
+    profile: str | None = None,
 ) -> None:
     os.sched_setaffinity(0, {DAEMON_CORE})
     import anyio  # noqa: PLC0415
@@ -251,7 +257,7 @@ def _daemon(
     # The daemon's log lines go to a file, as they would to journald: written, not discarded.
     sys.stdout = open(Path(state_dir) / "daemon.log", "w", buffering=1)  # noqa: SIM115
     configure_logging(log_level, "json")
-    anyio.run(_daemon_main, port, Path(state_dir), log_level, timing, pipe)
+    anyio.run(_daemon_main, port, Path(state_dir), log_level, timing, pipe, profile)
 
 
 class _Probe:
@@ -301,7 +307,12 @@ class _Probe:
 
 
 async def _daemon_main(
-    port: int, state_dir: Path, log_level: str, timing: tuple[float, float], pipe: Any
+    port: int,
+    state_dir: Path,
+    log_level: str,
+    timing: tuple[float, float],
+    pipe: Any,
+    profile: str | None,
 ) -> None:
     import anyio  # noqa: PLC0415
 
@@ -343,9 +354,15 @@ async def _daemon_main(
         await _receive(pipe)  # the simulator ticks from now
         warmup, duration = timing
         await anyio.sleep(warmup)
+        profiler = cProfile.Profile() if profile else None
         probe.recording = True
         wall0, cpu0, loop0 = time.perf_counter(), time.process_time(), time.thread_time()
+        if profiler is not None:
+            profiler.enable()
         await anyio.sleep(duration)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.{wanted}")
         wall1, cpu1, loop1 = time.perf_counter(), time.process_time(), time.thread_time()
         probe.recording = False
         pipe.send(
@@ -361,8 +378,6 @@ async def _daemon_main(
                 "log_lines": sum(1 for _ in open(state_dir / "daemon.log", "rb")),  # noqa: SIM115
             }
         )
-        if os.environ.get("BENCH_KEEP_LOG"):
-            (state_dir / "daemon.log").replace(os.environ["BENCH_KEEP_LOG"])
         tasks.cancel_scope.cancel()
 
 
@@ -404,7 +419,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             port = sim_pipe.recv()
             daemon = ctx.Process(
                 target=_daemon,
-                args=(port, state_dir, args.log_level, timing, daemon_end),
+                args=(port, state_dir, args.log_level, timing, daemon_end, args.profile),
                 daemon=True,
             )
             daemon.start()
@@ -437,6 +452,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="ticking seconds not measured")
     parser.add_argument("--amends-per-s", type=float, default=20.0)
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+    parser.add_argument(
+        "--profile", metavar="PATH", help="cProfile the daemon while measured: PATH.<symbols>"
+    )
     args = parser.parse_args()
     print(
         f"simulator on core {SIM_CORE}, daemon on core {DAEMON_CORE}; {TICKS_PER_S} ticks/s "
