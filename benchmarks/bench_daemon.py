@@ -238,14 +238,18 @@ async def _drive(
 # --- the daemon's process ---------------------------------------------------------------------
 
 
-def _daemon(
-    port: int,
-    state_dir: str,
-    log_level: str,
-    timing: tuple[float, float],
-    pipe: Any,
-    profile: str | None = None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class DaemonRun:
+    """What the daemon's process needs to know."""
+
+    port: int
+    state_dir: Path
+    log_level: str
+    timing: tuple[float, float]  # warmup, measured seconds
+    profile: str | None
+
+
+def _daemon(run: DaemonRun, pipe: Any) -> None:
     os.sched_setaffinity(0, {DAEMON_CORE})
     import anyio  # noqa: PLC0415
 
@@ -255,9 +259,9 @@ def _daemon(
     for name in ("WEIGHT_1M_LIMIT", "ORDERS_10S_LIMIT", "ORDERS_1M_LIMIT", "CONDITIONAL_CAP"):
         setattr(write_queue, name, LIFTED)
     # The daemon's log lines go to a file, as they would to journald: written, not discarded.
-    sys.stdout = open(Path(state_dir) / "daemon.log", "w", buffering=1)  # noqa: SIM115
-    configure_logging(log_level, "json")
-    anyio.run(_daemon_main, port, Path(state_dir), log_level, timing, pipe, profile)
+    sys.stdout = open(run.state_dir / "daemon.log", "w", buffering=1)  # noqa: SIM115
+    configure_logging(run.log_level, "json")
+    anyio.run(_daemon_main, run, pipe)
 
 
 class _Probe:
@@ -306,14 +310,7 @@ class _Probe:
         return sent
 
 
-async def _daemon_main(
-    port: int,
-    state_dir: Path,
-    log_level: str,
-    timing: tuple[float, float],
-    pipe: Any,
-    profile: str | None,
-) -> None:
+async def _daemon_main(run: DaemonRun, pipe: Any) -> None:
     import anyio  # noqa: PLC0415
 
     from exitd.daemon import Daemon, run_daemon  # noqa: PLC0415
@@ -321,7 +318,8 @@ async def _daemon_main(
     from exitd.ops.config import parse_config  # noqa: PLC0415
 
     environ = {"EXITD_API_KEY": API_KEY, "EXITD_API_SECRET": API_SECRET}
-    config = parse_config(config_text(port, state_dir, log_level), "bench.toml", environ)
+    state_dir = run.state_dir
+    config = parse_config(config_text(run.port, state_dir, run.log_level), "bench.toml", environ)
     started = anyio.Event()
     daemons: list[Daemon] = []
     probe = _Probe()
@@ -352,9 +350,9 @@ async def _daemon_main(
                 await anyio.sleep(0.1)
         pipe.send("adopted")
         await _receive(pipe)  # the simulator ticks from now
-        warmup, duration = timing
+        warmup, duration = run.timing
         await anyio.sleep(warmup)
-        profiler = cProfile.Profile() if profile else None
+        profiler = cProfile.Profile() if run.profile else None
         probe.recording = True
         wall0, cpu0, loop0 = time.perf_counter(), time.process_time(), time.thread_time()
         if profiler is not None:
@@ -362,7 +360,7 @@ async def _daemon_main(
         await anyio.sleep(duration)
         if profiler is not None:
             profiler.disable()
-            profiler.dump_stats(f"{profile}.{wanted}")
+            profiler.dump_stats(f"{run.profile}.{wanted}")
         wall1, cpu1, loop1 = time.perf_counter(), time.process_time(), time.thread_time()
         probe.recording = False
         pipe.send(
@@ -419,7 +417,10 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             port = sim_pipe.recv()
             daemon = ctx.Process(
                 target=_daemon,
-                args=(port, state_dir, args.log_level, timing, daemon_end, args.profile),
+                args=(
+                    DaemonRun(port, Path(state_dir), args.log_level, timing, args.profile),
+                    daemon_end,
+                ),
                 daemon=True,
             )
             daemon.start()
@@ -462,6 +463,7 @@ def main() -> None:
         f"log level {args.log_level}"
     )
     for n in (int(s) for s in args.symbols.split(",")):
+        load = os.getloadavg()[0]
         result = run_one(n, args)
         inside, outside = result["daemon"], result["sim"]
         every = result["schedule"].every
@@ -477,7 +479,8 @@ def main() -> None:
             f"  CPU {inside['cpu']:.1%} of a core (event loop thread {inside['loop_cpu']:.1%}), "
             f"RSS {inside['rss_mb']:.1f} MB (peak {inside['peak_rss_mb']:.1f} MB), "
             f"{inside['log_lines']} log lines; ticks pushed {outside['ticks']}, "
-            f"routed by the daemon {inside['ticks']}"
+            f"routed by the daemon {inside['ticks']}; load average {load:.2f} → "
+            f"{os.getloadavg()[0]:.2f}"
         )
 
 
