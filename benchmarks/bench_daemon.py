@@ -41,6 +41,7 @@ import multiprocessing as mp
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -355,6 +356,7 @@ async def _daemon_main(run: DaemonRun, pipe: Any) -> None:
         profiler = cProfile.Profile() if run.profile else None
         probe.recording = True
         wall0, cpu0, loop0 = time.perf_counter(), time.process_time(), time.thread_time()
+        queued0 = _run_queue_wait_s()
         if profiler is not None:
             profiler.enable()
         await anyio.sleep(duration)
@@ -362,6 +364,7 @@ async def _daemon_main(run: DaemonRun, pipe: Any) -> None:
             profiler.disable()
             profiler.dump_stats(f"{run.profile}.{wanted}")
         wall1, cpu1, loop1 = time.perf_counter(), time.process_time(), time.thread_time()
+        queued1 = _run_queue_wait_s()
         probe.recording = False
         pipe.send(
             {
@@ -369,6 +372,7 @@ async def _daemon_main(run: DaemonRun, pipe: Any) -> None:
                 "unmatched": probe.unmatched,
                 "cpu": (cpu1 - cpu0) / (wall1 - wall0),
                 "loop_cpu": (loop1 - loop0) / (wall1 - wall0),
+                "queued": (queued1 - queued0) / (wall1 - wall0),
                 "rss_mb": _rss_mb("VmRSS"),
                 "peak_rss_mb": _rss_mb("VmHWM"),
                 "ticks": daemon.price_feed.ticks,
@@ -377,6 +381,13 @@ async def _daemon_main(run: DaemonRun, pipe: Any) -> None:
             }
         )
         tasks.cancel_scope.cancel()
+
+
+def _run_queue_wait_s() -> float:
+    """How long the event loop's thread has waited, runnable, for a CPU (Linux schedstat):
+    on a shared machine, the part of any latency that other processes' work causes."""
+    with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as schedstat:
+        return int(schedstat.read().split()[1]) / 1e9
 
 
 def _rss_mb(field: str) -> float:
@@ -476,7 +487,8 @@ def main() -> None:
         print(f"  daemon      tick → send     {_percentiles(inside['latencies'])}")
         print(f"  end to end  push → arrival  {_percentiles(outside['latencies'])}")
         print(
-            f"  CPU {inside['cpu']:.1%} of a core (event loop thread {inside['loop_cpu']:.1%}), "
+            f"  CPU {inside['cpu']:.1%} of a core (event loop thread {inside['loop_cpu']:.1%}, "
+            f"runnable but waiting for a core {inside['queued']:.1%} of the time), "
             f"RSS {inside['rss_mb']:.1f} MB (peak {inside['peak_rss_mb']:.1f} MB), "
             f"{inside['log_lines']} log lines; ticks pushed {outside['ticks']}, "
             f"routed by the daemon {inside['ticks']}; load average {load:.2f} → "
