@@ -1,9 +1,10 @@
 """The price feed: one market-stream connection for every adopted symbol's mark price.
 
 It follows the set of symbols the account actor has actors for (subscribe and unsubscribe as
-positions come and go) and hands each mark price to its symbol actor without waiting: a slow
-symbol loses a tick (marks are samples anyway), it never holds up another symbol's. A symbol
-whose prices go stale is reported; its stops stay on the exchange.
+positions come and go; only the newest wish counts, so a burst of them, one per actor started
+at reconciliation, loses none) and hands each mark price to its symbol actor without waiting:
+a slow symbol loses a tick (marks are samples anyway), it never holds up another symbol's. A
+symbol whose prices go stale is reported; its stops stay on the exchange.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Callable
 import anyio
 import structlog
 
-from exitd.actors.runtime import Mailbox
 from exitd.exchange.port import MarketStream, MarkPrice, StreamReset, StreamStale
 
 log = structlog.get_logger("exitd.price_feed")
@@ -23,13 +23,15 @@ class PriceFeed:
     def __init__(self, stream: MarketStream, route: Callable[[MarkPrice], None]) -> None:
         self._stream = stream
         self._route = route
-        self.mailbox: Mailbox[frozenset[str]] = Mailbox.create(64)
+        self._wanted: frozenset[str] = frozenset()
+        self._wish = anyio.Event()
         self._subscribed: frozenset[str] = frozenset()
         self.ticks = 0
 
     def want(self, symbols: frozenset[str]) -> None:
-        """The symbols to follow from now on (the newest wish wins)."""
-        self.mailbox.post(symbols)
+        """The symbols to follow from now on: it replaces any wish not yet followed."""
+        self._wanted = symbols
+        self._wish.set()
 
     async def run(self, incarnation: int) -> None:
         if incarnation:
@@ -51,8 +53,10 @@ class PriceFeed:
             tasks.cancel_scope.cancel()
 
     async def _follow_wishes(self) -> None:
-        async for first in self.mailbox.receive:
-            await self._follow(self.mailbox.drain(first)[-1])
+        while True:
+            await self._wish.wait()
+            self._wish = anyio.Event()
+            await self._follow(self._wanted)
 
     async def _follow(self, wanted: frozenset[str]) -> None:
         added = sorted(wanted - self._subscribed)

@@ -57,16 +57,20 @@ class Mailbox(Generic[M]):
 
 class Pulse:
     """Wakes whoever waits for "something happened": observers (tests, the health check)
-    wait on it instead of polling an actor's state."""
+    wait on it instead of polling an actor's state. Actors notify on every message, so a
+    notify with nobody waiting costs nothing (no event is made until someone waits)."""
 
     def __init__(self) -> None:
-        self._event = anyio.Event()
+        self._event: anyio.Event | None = None
 
     def notify(self) -> None:
-        self._event.set()
-        self._event = anyio.Event()
+        if self._event is not None:
+            self._event.set()
+            self._event = None
 
     async def wait(self) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
         await self._event.wait()
 
 

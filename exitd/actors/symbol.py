@@ -2,9 +2,10 @@
 
 A thin shell around the pure engine: it turns ticks, order updates, position changes and the
 gateway's answers into engine events, runs `decide_all` once per batch (one moment's events
-together, as replay does), sends the requests to the gateway and logs the notices. It starts
-from the exchange's state and the gateway's in-flight writes, so a restart re-attaches what
-rests and places nothing twice; it snapshots its progress so the trail resumes where it was.
+together, as replay does; a lone tick takes `decide`'s quiet-tick fast path), sends the
+requests to the gateway and logs the notices. It starts from the exchange's state and the
+gateway's in-flight writes, so a restart re-attaches what rests and places nothing twice; it
+snapshots its progress so the trail resumes where it was.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from exitd.engine import (
     Timer,
     adopt,
     build_plan,
+    decide,
     decide_all,
     parse_client_order_id,
     position_change,
@@ -122,6 +124,7 @@ class SymbolActor:
         self._seq_reserved = 0
         self._earlier_lives_below = 0  # ids under this seq were issued before this start
         self._saved: PlanProgress | None = None
+        self._saved_state: ExitState | None = None  # a state whose progress is `_saved`
         self._saved_at = 0.0
         self._trades: deque[tuple[str, int]] = deque(maxlen=_SEEN_TRADES)
         self._naked_since: float | None = None
@@ -161,9 +164,9 @@ class SymbolActor:
         await self._start()
         self._ctx.activity.notify()
         while not self.done:
-            with anyio.move_on_after(self._wait_s()):
-                first = await self.mailbox.receive.receive()
-                await self._handle(self.mailbox.drain(first))
+            batch = await self._next_batch(self._wait_s())
+            if batch is not None:
+                await self._handle(batch)
                 continue
             if self._held:  # the tick of their moment never came: use the latest price
                 await self._release_held()
@@ -184,6 +187,14 @@ class SymbolActor:
             due_s = (state.deadline_ms - self._ctx.wall_ms()) / 1000
             wait_s = min(wait_s, max(due_s, 0.0))
         return wait_s
+
+    async def _next_batch(self, wait_s: float) -> list[SymbolMessage] | None:
+        """The next messages, or None after `wait_s` without any. Only the wait is timed: a
+        batch being handled (orders half sent, a snapshot half written) is never cut short."""
+        with anyio.move_on_after(wait_s):
+            first = await self.mailbox.receive.receive()
+            return self.mailbox.drain(first)
+        return None
 
     async def _start(self) -> None:
         exchange = await self._ctx.fetch_state(self.symbol)
@@ -352,8 +363,10 @@ class SymbolActor:
         await self._decide(held)
 
     async def _decide(self, events: list[Event]) -> None:
-        if self.state is not None and events:
-            await self._apply(decide_all(self.state, events), into_retiring=None)
+        state = self.state
+        if state is not None and events:
+            decision = decide(state, events[0]) if len(events) == 1 else decide_all(state, events)
+            await self._apply(decision, into_retiring=None)
 
     async def _on_position(self, position: PositionView) -> None:
         previous = self._position
@@ -499,7 +512,7 @@ class SymbolActor:
         for request in decision.requests:
             write = gateway_write(request, state)
             await self._ctx.gateway.send.send(Submit(write, self.mailbox.post))
-        self._maybe_snapshot()
+        await self._maybe_snapshot()
 
     def _notice(self, notice: Notice) -> None:
         level = "error" if notice.event in _ERROR_NOTICES else "info"
@@ -510,19 +523,21 @@ class SymbolActor:
         if state.next_seq < self._seq_reserved:
             return
         self._seq_reserved = state.next_seq + SEQ_BLOCK
-        await anyio.to_thread.run_sync(self._save, True)
+        await self._save()
 
-    def _maybe_snapshot(self) -> None:
+    async def _maybe_snapshot(self) -> None:
         state = self.state
-        if state is None:
+        if state is None or state is self._saved_state:  # a quiet tick keeps the state
             return
-        now = time.monotonic()
-        current = progress(state)
-        if current == self._saved or now - self._saved_at < 1.0:
+        if time.monotonic() - self._saved_at < 1.0:
             return
-        self._save(False)
+        if progress(state) != self._saved:
+            await self._save()
+        self._saved_state = state
 
-    def _save(self, forced: bool) -> None:
+    async def _save(self) -> None:
+        """Write the snapshot in a worker thread: its fsyncs (milliseconds) would otherwise
+        stall every symbol's ticks and orders, not just this one's."""
         state = self.state
         data: dict[str, object] = {"seq_reserved": self._seq_reserved}
         if state is not None:
@@ -530,7 +545,7 @@ class SymbolActor:
             data["progress"] = current.to_json()
             self._saved = current
         self._saved_at = time.monotonic()
-        self._ctx.snapshots.save(self.symbol, data)
+        await anyio.to_thread.run_sync(self._ctx.snapshots.save, self.symbol, data)
 
     async def _send_cancel(self, order: OrderView) -> None:
         write = CancelWrite(

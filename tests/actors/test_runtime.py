@@ -7,7 +7,14 @@ from collections import deque
 import anyio
 import pytest
 
-from exitd.actors.runtime import CrashLoop, Mailbox, RestartPolicy, Supervisor, restart_allowed
+from exitd.actors.runtime import (
+    CrashLoop,
+    Mailbox,
+    Pulse,
+    RestartPolicy,
+    Supervisor,
+    restart_allowed,
+)
 
 
 def test_restart_intensity_counts_only_crashes_inside_the_window() -> None:
@@ -89,3 +96,26 @@ async def test_a_clean_return_stops_the_child_without_a_restart() -> None:
             supervisor.start("once", finishes)
     assert runs == [0]
     assert "once" not in supervisor
+
+
+@pytest.mark.anyio
+async def test_a_pulse_wakes_every_waiter_on_the_next_notify_only() -> None:
+    pulse = Pulse()
+    pulse.notify()  # nobody waits: nothing to remember
+    woke: list[int] = []
+    waiting = anyio.Event()
+
+    async def waiter(number: int) -> None:
+        if number == 2:
+            waiting.set()
+        await pulse.wait()
+        woke.append(number)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(waiter, 1)
+        tasks.start_soon(waiter, 2)
+        await waiting.wait()
+        await anyio.wait_all_tasks_blocked()
+        assert woke == []  # the notify before they waited woke nobody
+        pulse.notify()
+    assert sorted(woke) == [1, 2]

@@ -5,12 +5,14 @@ The connection is owned by `events()`: it connects, subscribes every current sym
 `StreamReset`, then prices; when the socket ends it reconnects with backoff and does it again.
 `subscribe()`/`unsubscribe()` change the set and, while connected, send the request and wait
 (bounded) for its answer, so a caller knows the exchange has taken it. A subscribed symbol
-silent for `stale_after_s` is reported once as `StreamStale` until it ticks again; a dead
+silent for `stale_after_s` is reported once as `StreamStale` until it ticks again (the symbols
+are scanned only when the earliest of them could be stale, not on every frame); a dead
 socket is found by aiohttp's ping heartbeat, which closes it and so triggers a reconnect.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -57,6 +59,8 @@ class BinanceMarketStream:
         self._answer_timeout_s = answer_timeout_s
         self._last_tick: dict[str, float] = {}  # subscribed symbol -> monotonic time of news
         self._stale: set[str] = set()
+        # No fresh symbol can be stale before this (monotonic); inf: no fresh symbol.
+        self._check_at = math.inf
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._next_id = 0
         self._answers: dict[int, anyio.Event] = {}
@@ -67,6 +71,8 @@ class BinanceMarketStream:
         new = [s for s in dict.fromkeys(symbols) if s not in self._last_tick]
         now = time.monotonic()
         self._last_tick.update(dict.fromkeys(new, now))
+        if new:
+            self._check_at = min(self._check_at, now + self._stale_after_s)
         if new:
             await self._request("SUBSCRIBE", new)
 
@@ -120,6 +126,7 @@ class BinanceMarketStream:
         now = time.monotonic()
         self._last_tick = dict.fromkeys(symbols, now)
         self._stale.clear()
+        self._check_at = now + self._stale_after_s if symbols else math.inf
         if not symbols:
             return True
         request_id = self._new_id()
@@ -177,19 +184,23 @@ class BinanceMarketStream:
         events: list[MarketEvent] = []
         price = self._decode(message.data)
         if price is not None and price.symbol in self._last_tick:
-            self._last_tick[price.symbol] = time.monotonic()
-            self._stale.discard(price.symbol)
+            now = time.monotonic()
+            self._last_tick[price.symbol] = now
+            if price.symbol in self._stale:
+                self._stale.discard(price.symbol)
+                self._check_at = min(self._check_at, now + self._stale_after_s)
             events.append(price)
         stale = self._stale_check()
         return events + stale
 
     def _decode(self, data: str) -> MarkPrice | None:
         try:
-            answer = _answer(data)
+            message = orjson.loads(data)  # once: a frame is either an answer or a payload
+            answer = _as_answer(message)
             if answer is not None:
                 self._answered(answer)
                 return None
-            payload = unwrap(orjson.loads(data))
+            payload = unwrap(message)
             if payload.get("e") != "markPriceUpdate":
                 raise BadPayload(f"unexpected event {payload.get('e')!r}")
             return mark_price_update(payload)
@@ -208,21 +219,24 @@ class BinanceMarketStream:
 
     def _wait_s(self) -> float:
         """Until the next symbol would turn stale (aiohttp reads 0 as "no timeout")."""
-        fresh = [t for s, t in self._last_tick.items() if s not in self._stale]
-        if not fresh:
+        if self._check_at == math.inf:
             return _IDLE_WAIT_S
-        return max(0.001, min(fresh) + self._stale_after_s - time.monotonic())
+        return max(0.001, self._check_at - time.monotonic())
 
     def _stale_check(self) -> list[MarketEvent]:
         now = time.monotonic()
+        if now < self._check_at:
+            return []
         silent = {
             s: now - t
             for s, t in self._last_tick.items()
             if s not in self._stale and now - t >= self._stale_after_s
         }
+        self._stale.update(silent)
+        fresh = [t for s, t in self._last_tick.items() if s not in self._stale]
+        self._check_at = min(fresh) + self._stale_after_s if fresh else math.inf
         if not silent:
             return []
-        self._stale.update(silent)
         return [StreamStale(tuple(sorted(silent)), int(max(silent.values()) * 1000))]
 
 
@@ -237,6 +251,10 @@ def _answer(data: Any) -> dict[str, Any] | None:
         message = orjson.loads(data)
     except (orjson.JSONDecodeError, TypeError):
         return None
+    return _as_answer(message)
+
+
+def _as_answer(message: Any) -> dict[str, Any] | None:
     if isinstance(message, dict) and "id" in message and "stream" not in message:
         return message
     return None

@@ -83,6 +83,27 @@ async def test_a_silent_symbol_is_reported_stale_once_until_it_ticks() -> None:
         tasks.cancel_scope.cancel()
 
 
+async def test_a_silent_symbol_is_reported_while_another_keeps_ticking() -> None:
+    async with rig(stale_after_s=0.3) as r, anyio.create_task_group() as tasks:
+        stream = r.exchange.market_stream()
+        events = pump(tasks, stream.events())
+        assert is_reset(await events.next())
+        await stream.subscribe(["BTCUSDT", "ETHUSDT"])
+        await r.price("ETHUSDT", "3000")
+        assert is_mark("ETHUSDT", "3000")(await events.next())
+        price = 60000
+        with anyio.fail_after(5):
+            while True:
+                price += 1
+                await r.price("BTCUSDT", str(price))
+                event = await events.next()
+                if not is_mark("BTCUSDT")(event):
+                    break
+        assert isinstance(event, StreamStale) and event.symbols == ("ETHUSDT",)
+        assert event.silent_ms >= 300
+        tasks.cancel_scope.cancel()
+
+
 async def test_market_stream_reconnects_after_refused_handshakes() -> None:
     async with rig() as r, anyio.create_task_group() as tasks:
         stream = r.exchange.market_stream()
