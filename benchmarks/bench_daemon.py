@@ -22,7 +22,10 @@ Measured over `--duration` seconds after `--warmup`:
 - end to end: from the simulator's `push_price` of that high to the request's arrival in the
   simulator's aiohttp handler chain (a middleware placed first);
 - CPU: the daemon process's CPU time (all threads) over wall time, and its event loop
-  thread's alone; RSS: the daemon process's resident memory at the end of the window.
+  thread's alone; RSS: the daemon process's resident memory at the end of the window;
+- waiting: the share of wall time the loop thread was runnable while another process had
+  the core (Linux schedstat), and the load average around each configuration: on a shared
+  machine they say how much of the latency is not the daemon's.
 
 An amendment is matched to the new high whose stop it carries (high × (1 − callback), to the
 nearest high). Binance caps an account at 200 open conditional orders and 1200 orders a
@@ -31,6 +34,7 @@ so both limits are lifted here, in the simulator and in the daemon's gateway (it
 constants, patched in the daemon's process only): the price schedule keeps the order rate.
 
     python benchmarks/bench_daemon.py [--symbols 1,50,200] [--duration 25] [--warmup 3]
+                                      [--amends-per-s 20] [--log-level info] [--profile PATH]
 """
 
 from __future__ import annotations
