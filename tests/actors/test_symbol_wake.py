@@ -14,7 +14,7 @@ from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.snapshots import SnapshotStore
 from exitd.actors.symbol import SymbolActor, SymbolContext
 from exitd.engine import ExitProfile, ExitRouter, SymbolFilters
-from exitd.exchange.port import MarkPrice, PositionView
+from exitd.exchange.port import MarkPrice, NotFound, PositionView, QueryOutcome
 from exitd.ownership import Mode
 
 pytestmark = pytest.mark.anyio
@@ -26,6 +26,10 @@ SLOW_READ_S = 1.5  # longer than the actor's 1 s wake
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+async def not_found(symbol: str, client_order_id: str, conditional: bool) -> QueryOutcome:
+    return NotFound()
 
 
 async def test_an_adoption_slower_than_the_wake_timer_completes(tmp_path: Path) -> None:
@@ -47,6 +51,7 @@ async def test_an_adoption_slower_than_the_wake_timer_completes(tmp_path: Path) 
         gateway=gateway,
         snapshots=SnapshotStore(tmp_path),
         fetch_state=fetch_state,
+        query_order=not_found,
         mode=lambda: Mode.EXIT_BRAIN_V3,
         new_position_grace_s=5.0,
         emergency_sl_pct=D(2),
