@@ -266,7 +266,7 @@ def _daemon(run: DaemonRun, pipe: Any) -> None:
     # The daemon's log lines go to a file, as they would to journald: written, not discarded.
     sys.stdout = open(run.state_dir / "daemon.log", "w", buffering=1)  # noqa: SIM115
     configure_logging(run.log_level, "json")
-    anyio.run(_daemon_main, run, pipe)
+    anyio.run(_daemon_main, run, pipe, backend_options={"use_uvloop": True})
 
 
 class _Probe:
