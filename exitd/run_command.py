@@ -15,7 +15,7 @@ from exitd.ops.logs import configure_logging
 
 
 def _loop_options() -> dict[str, bool]:
-    """uvloop where it is installed: the same asyncio, about a sixth less CPU per tick (BENCHMARKS.md)."""
+    """uvloop where installed: the same asyncio, a sixth less CPU per tick (BENCHMARKS.md)."""
     return {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
 
 

@@ -24,8 +24,17 @@ from exitd.engine import (
 )
 from exitd.engine.client_ids import EXIT_BRAIN_CODE
 from exitd.exchange.port import OrderRequest, OrderView
+from exitd.ownership import EXIT_BRAIN, KNOWN_MODULE_CODES
 
 _ENGINE_TYPES = {t.value: t for t in OrderType}
+_MODULES_BY_CODE = {code: module for module, code in KNOWN_MODULE_CODES.items()}
+
+
+def module_of(client_order_id: str, default: str = EXIT_BRAIN) -> str:
+    """The module an exitd client id names; `default` for anyone else's."""
+    ref = parse_client_order_id(client_order_id)
+    module = None if ref is None else _MODULES_BY_CODE.get(ref.module_code)
+    return module or default
 
 
 def is_own(client_order_id: str) -> bool:

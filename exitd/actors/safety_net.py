@@ -7,7 +7,9 @@ covers whatever size the position has). Pure: the symbol actor asks and sends.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from exitd.engine import Leg, Side, SymbolFilters, make_client_order_id, pct_price
@@ -52,3 +54,49 @@ def emergency_stop(
         trigger_price=trigger,
         close_position=True,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NakedAlert:
+    """A position naked past its grace, and the emergency stop that covers it."""
+
+    naked_s: float
+    stop: OrderRequest
+
+
+class NakedWatch:
+    """One position's watch: when it lost its last stop, and whether its stop is on its way."""
+
+    def __init__(self, grace_s: float, emergency_sl_pct: Decimal) -> None:
+        self._grace_s = grace_s
+        self._emergency_sl_pct = emergency_sl_pct
+        self._naked_since: float | None = None
+        self._sent = False
+
+    def look(
+        self,
+        position: PositionView | None,
+        orders: Iterable[OrderView],
+        filters: SymbolFilters | None,
+        mark_price: Decimal | None,
+        now_ms: int,
+    ) -> NakedAlert | None:
+        """The emergency stop to place now, or None; `position` None: nothing to watch."""
+        if position is None or position.amount == 0 or not is_naked(position, orders):
+            self._naked_since, self._sent = None, False
+            return None
+        now = time.monotonic()
+        if self._naked_since is None:
+            self._naked_since = now
+        if self._sent or now - self._naked_since < self._grace_s:
+            return None
+        if filters is None or mark_price is None:
+            return None
+        self._sent = True
+        stop = emergency_stop(position, filters, self._emergency_sl_pct, mark_price, now_ms)
+        return NakedAlert(now - self._naked_since, stop)
+
+    def refused(self) -> None:
+        """The stop did not land: look again after the next grace."""
+        self._sent = False
+        self._naked_since = time.monotonic()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -34,10 +34,12 @@ from exitd.actors.messages import (
     WriteAnswer,
 )
 from exitd.actors.overrides import OverrideRefused, apply_overrides
-from exitd.actors.reconcile_view import diff_orders, is_own, resting_intents
+from exitd.actors.plan_journal import PlanJournal
+from exitd.actors.planning import plan_for
+from exitd.actors.reconcile_view import diff_orders, is_own, module_of, resting_intents
 from exitd.actors.runtime import Mailbox, Pulse
-from exitd.actors.safety_net import emergency_stop, is_naked
-from exitd.actors.snapshots import SEQ_BLOCK, SnapshotStore, seq_floor
+from exitd.actors.safety_net import NakedWatch
+from exitd.actors.snapshots import SnapshotStore
 from exitd.actors.translate import answer_events, gateway_write, update_events
 from exitd.engine import (
     Decision,
@@ -49,10 +51,7 @@ from exitd.engine import (
     Notice,
     OrderCancelled,
     PlanProgress,
-    PlanRefused,
-    Position,
     PositionChanged,
-    Side,
     SymbolFilters,
     Tick,
     Timer,
@@ -78,7 +77,7 @@ from exitd.exchange.port import (
     QueryOutcome,
 )
 from exitd.ops.metrics import OrderKind
-from exitd.ownership import EXIT_BRAIN, KNOWN_MODULE_CODES, SAFETY_NET, Mode
+from exitd.ownership import KNOWN_MODULE_CODES, SAFETY_NET, Mode
 
 log = structlog.get_logger("exitd.symbol")
 
@@ -121,14 +120,10 @@ class SymbolActor:
         self._position: PositionView | None = None
         self._last_mark: MarkPrice | None = None
         self._paused = False
-        self._seq_reserved = 0
+        self._journal = PlanJournal(symbol, context.snapshots)
         self._earlier_lives_below = 0  # ids under this seq were issued before this start
-        self._saved: PlanProgress | None = None
-        self._saved_state: ExitState | None = None  # a state whose progress is `_saved`
-        self._saved_at = 0.0
         self._trades: deque[tuple[str, int]] = deque(maxlen=_SEEN_TRADES)
-        self._naked_since: float | None = None
-        self._safety_sent = False
+        self._naked = NakedWatch(context.new_position_grace_s, context.emergency_sl_pct)
         self._suspects: frozenset[str] = frozenset()
         self._held: list[Fill | PositionChanged] = []
         self._leftovers: set[str] = set()
@@ -215,9 +210,8 @@ class SymbolActor:
         if exchange.mark_price is not None:
             self._last_mark = MarkPrice(self.symbol, exchange.mark_price, exchange.time_ms)
         resting = resting_intents(self.symbol, exchange.orders, inflight)
-        snapshot = self._ctx.snapshots.load(self.symbol) or {}
-        self._seq_reserved = int(snapshot.get("seq_reserved", 0))
-        self._earlier_lives_below = self._seq_reserved
+        saved = self._journal.load()
+        self._earlier_lives_below = self._journal.seq_reserved
         position = exchange.position
         if position is None or position.amount == 0:
             for order in exchange.orders:  # leftovers of a closed position
@@ -232,7 +226,6 @@ class SymbolActor:
         if tick is None:
             self._log.warning("symbol.no_mark_price", reason="adopting on the first mark price")
             return
-        saved = _progress_from(snapshot)
         if saved is not None and (
             saved.entry_price != position.entry_price or saved.side.sign * position.amount <= 0
         ):
@@ -240,8 +233,7 @@ class SymbolActor:
         plan = self._plan(position, tick.price if saved is None else saved.adoption_price, saved)
         if plan is None:
             return
-        # Above every id this host may have used, even with the snapshot lost (I5).
-        first_seq = max(self._seq_reserved, seq_floor(self._ctx.wall_ms()))
+        first_seq = self._journal.first_seq(self._ctx.wall_ms())
         if saved is None and not resting:
             decision = adopt(plan, tick, first_seq, live=True)
         else:
@@ -404,7 +396,7 @@ class SymbolActor:
             self.state = None
             plan = self._plan(position, tick.price, None)
             if plan is not None:
-                first = old.next_seq if old is not None else self._seq_reserved
+                first = old.next_seq if old is not None else self._journal.seq_reserved
                 await self._apply(adopt(plan, tick, first, live=True), None)
                 self._log.info("plan.flipped", entry_price=str(position.entry_price))
             return
@@ -461,7 +453,7 @@ class SymbolActor:
             if order.client_order_id in self._conflicts:
                 continue  # counted when first seen
             self._conflicts.add(order.client_order_id)
-            module = _module_of(order.client_order_id, default="foreign")
+            module = module_of(order.client_order_id, default="foreign")
             self._ctx.gateway.post(ForeignExitSeen(module, self.symbol, order.client_order_id))
             self._log.warning(
                 "exit_guard.ownership_conflict",
@@ -515,50 +507,22 @@ class SymbolActor:
                 self._retiring[index] = state
         else:
             self.state = state
-        await self._reserve_ids(state)
+        await self._journal.reserve(state.next_seq, self.state)
         for notice in decision.notices:
             self._notice(notice)
         for request in decision.requests:
             write = gateway_write(request, state)
             await self._ctx.gateway.send.send(Submit(write, self.mailbox.post))
-        await self._maybe_snapshot()
+        if self.state is not None:
+            await self._journal.note(self.state)
 
     def _notice(self, notice: Notice) -> None:
         level = "error" if notice.event in _ERROR_NOTICES else "info"
         getattr(self._log, level)(notice.event, **dict(notice.detail))
 
-    async def _reserve_ids(self, state: ExitState) -> None:
-        """Client ids are handed out below a reservation that is on disk first (I5)."""
-        if state.next_seq < self._seq_reserved:
-            return
-        self._seq_reserved = state.next_seq + SEQ_BLOCK
-        await self._save()
-
-    async def _maybe_snapshot(self) -> None:
-        state = self.state
-        if state is None or state is self._saved_state:  # a quiet tick keeps the state
-            return
-        if time.monotonic() - self._saved_at < 1.0:
-            return
-        if progress(state) != self._saved:
-            await self._save()
-        self._saved_state = state
-
-    async def _save(self) -> None:
-        """Write the snapshot in a worker thread: its fsyncs (milliseconds) would otherwise
-        stall every symbol's ticks and orders, not just this one's."""
-        state = self.state
-        data: dict[str, object] = {"seq_reserved": self._seq_reserved}
-        if state is not None:
-            current = progress(state)
-            data["progress"] = current.to_json()
-            self._saved = current
-        self._saved_at = time.monotonic()
-        await anyio.to_thread.run_sync(self._ctx.snapshots.save, self.symbol, data)
-
     async def _send_cancel(self, order: OrderView) -> None:
         write = CancelWrite(
-            module=_module_of(order.client_order_id),
+            module=module_of(order.client_order_id),
             symbol=self.symbol,
             client_order_id=order.client_order_id,
             conditional=order.conditional,
@@ -570,38 +534,26 @@ class SymbolActor:
     # --- the safety net (LEGACY: the brain places nothing, yet nothing stays naked) -----------
 
     async def _check_safety_net(self) -> None:
-        position = self._position
-        if self._ctx.mode() is not Mode.LEGACY or position is None or position.amount == 0:
-            self._naked_since = None
+        if self._ctx.mode() is not Mode.LEGACY:
             return
-        if not is_naked(position, self._open.values()):
-            self._naked_since = None
-            self._safety_sent = False
-            return
-        now = time.monotonic()
-        if self._naked_since is None:
-            self._naked_since = now
-        if self._safety_sent or now - self._naked_since < self._ctx.new_position_grace_s:
-            return
+        mark = None if self._last_mark is None else self._last_mark.price
         filters = self._ctx.filters(self.symbol)
-        mark = self._last_mark
-        if filters is None or mark is None:
-            return
-        order = emergency_stop(
-            position, filters, self._ctx.emergency_sl_pct, mark.price, self._ctx.wall_ms()
+        alert = self._naked.look(
+            self._position, self._open.values(), filters, mark, self._ctx.wall_ms()
         )
+        if alert is None:
+            return
         self._log.warning(
             "safety.naked_position",
-            naked_s=round(now - self._naked_since, 1),
-            emergency_stop=str(order.trigger_price),
+            naked_s=round(alert.naked_s, 1),
+            emergency_stop=str(alert.stop.trigger_price),
         )
-        self._safety_sent = True
-        write = PlaceWrite(SAFETY_NET, order, OrderKind.SL, "HARD_SL", protective=True)
+        write = PlaceWrite(SAFETY_NET, alert.stop, OrderKind.SL, "HARD_SL", protective=True)
         await self._ctx.gateway.send.send(Submit(write, self._on_safety_answer))
 
     def _on_safety_answer(self, answer: WriteAnswer) -> None:
         if not isinstance(answer.outcome, Accepted):
-            self._safety_sent = False  # try again after the next grace
+            self._naked.refused()
 
     # --- plans ----------------------------------------------------------------------------------
 
@@ -612,42 +564,11 @@ class SymbolActor:
     def _plan(
         self, position: PositionView, adoption_price: Decimal, saved: PlanProgress | None
     ) -> ExitPlan | None:
-        filters = self._ctx.filters(self.symbol)
-        if filters is None:
-            self._log.error("plan.no_filters", reason="the exchange lists no filters for it")
-            return None
         route = self._ctx.router.route(self.symbol)
         if route.delegation_gap:
             self._log.warning("delegation_gap", emergency_sl_pct=str(self._ctx.emergency_sl_pct))
-        side = Side.of_amount(position.amount)
-        entry = position.entry_price if saved is None else saved.entry_price
-        qty = abs(position.amount) if saved is None else saved.initial_qty
-        try:
-            return build_plan(
-                Position(self.symbol, side, qty, entry),
-                filters,
-                route.profile,
-                adoption_price,
-                route.profile_name,
-            )
-        except PlanRefused as refused:
-            self._log.error("plan.refused", reason=str(refused))
+        planned = plan_for(position, self._ctx.filters(self.symbol), route, adoption_price, saved)
+        if isinstance(planned, str):
+            self._log.error("plan.refused", reason=planned)
             return None
-
-
-def _module_of(client_order_id: str, default: str = EXIT_BRAIN) -> str:
-    """The module an exitd client id names; `default` for anyone else's."""
-    ref = parse_client_order_id(client_order_id)
-    module = None if ref is None else _MODULES_BY_CODE.get(ref.module_code)
-    return module or default
-
-
-def _progress_from(snapshot: Mapping[str, object]) -> PlanProgress | None:
-    raw = snapshot.get("progress")
-    if not isinstance(raw, dict):
-        return None
-    try:
-        return PlanProgress.from_json(raw)
-    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-        log.error("snapshot.bad_progress", error=repr(exc))
-        return None
+        return planned
