@@ -438,7 +438,7 @@ class GatewayMachine(RuleBasedStateMachine):
     def unanswered_places_are_in_flight(self) -> None:
         """What a restarted symbol actor reads so as not to place again (finding 8)."""
         for symbol in SYMBOLS:
-            held = {o.client_order_id for o in self.portal.call(self.gateway.inflight, symbol)}
+            held = {o.client_order_id for o in self.gateway.inflight(symbol)}  # loop idle
             waiting = {
                 r.write.client_order_id
                 for r in self.records
