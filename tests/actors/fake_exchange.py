@@ -169,7 +169,9 @@ class FakeExchange:
         self.calls: list[PendingCall] = []
         self.log: list[LogEntry] = []
         self.created: list[str] = []  # client ids, once per order `place` created
-        self._orders: list[_Order] = []
+        # Every order by client id, oldest first; the open ones by endpoint and client id.
+        self._by_cid: dict[str, list[_Order]] = {}
+        self._open_orders: dict[tuple[bool, str], _Order] = {}
         self._positions: dict[str, PositionView] = {}
         self._seq = itertools.count()
         self._ids = itertools.count(1)
@@ -203,7 +205,7 @@ class FakeExchange:
         return outcome
 
     async def open_orders(self) -> Sequence[OrderView]:
-        return [o.view() for o in self._orders if o.state.open]
+        return [o.view() for o in self._open_orders.values()]
 
     async def positions(self) -> Sequence[PositionView]:
         return [p for p in self._positions.values() if p.amount != 0]
@@ -300,28 +302,21 @@ class FakeExchange:
         qty = min(qty, abs(held))
         self._reduce(order.request.symbol, qty)
         order.filled_qty = qty
-        order.state = OrderState.FINISHED if conditional else OrderState.FILLED
-        order.update_ms = self.now_ms
+        self._close(order, OrderState.FINISHED if conditional else OrderState.FILLED)
         return order.view()
 
     def rest(self, request: OrderRequest) -> OrderView:
         """An order put on the book by someone else (the app, another bot), unchecked."""
-        prefix = "algo-" if request.conditional else ""
-        order = _Order(
-            request, f"{prefix}{next(self._ids)}", OrderState.NEW, Decimal(0), self.now_ms
-        )
-        self._orders.append(order)
-        return order.view()
+        return self._add(request).view()
 
     def cancel_by_hand(self, client_order_id: str, conditional: bool) -> None:
         order = self._open(client_order_id, conditional)
         assert order is not None, f"no open order {client_order_id}"
-        order.state = OrderState.CANCELED
-        order.update_ms = self.now_ms
+        self._close(order, OrderState.CANCELED)
 
     def orders(self, client_order_id: str) -> list[OrderView]:
         """Every order the book ever held with this id, oldest first."""
-        return [o.view() for o in self._orders if o.request.client_order_id == client_order_id]
+        return [o.view() for o in self._by_cid.get(client_order_id, ())]
 
     # --- inside -------------------------------------------------------------------------------
 
@@ -345,17 +340,15 @@ class FakeExchange:
         if call.method is Method.QUERY:
             found = [
                 o
-                for o in self._orders
-                if o.request.client_order_id == call.client_order_id
-                and o.request.conditional == call.conditional
+                for o in self._by_cid.get(call.client_order_id, ())
+                if o.request.conditional == call.conditional
             ]
             return found[-1].view() if found else NotFound()
         if call.method is Method.CANCEL:
             order = self._open(call.client_order_id, call.conditional)
             if order is None:
                 return _rejected(RejectKind.NOT_FOUND, "Unknown order sent.")
-            order.state = OrderState.CANCELED
-            order.update_ms = self.now_ms
+            self._close(order, OrderState.CANCELED)
             return Accepted(order.view())
         assert call.order is not None
         return self._place(call.order)
@@ -372,37 +365,41 @@ class FakeExchange:
         ):
             return _rejected(RejectKind.REDUCE_ONLY, "ReduceOnly Order is rejected.")
         if request.close_position and any(
-            o.state.open
-            and o.request.close_position
+            o.request.close_position
             and o.request.symbol == request.symbol
             and o.request.side is request.side
-            for o in self._orders
+            for o in self._open_orders.values()
         ):
             return _rejected(RejectKind.CLOSE_POSITION_EXISTS, "closePosition stop exists")
         if request.conditional and self.open_conditional() >= CONDITIONAL_CAP:
             return _rejected(RejectKind.TOO_MANY_ORDERS, "Reach max stop order limit.")
-        prefix = "algo-" if request.conditional else ""
-        order = _Order(
-            request, f"{prefix}{next(self._ids)}", OrderState.NEW, Decimal(0), self.now_ms
-        )
-        self._orders.append(order)
+        order = self._add(request)
         self.created.append(request.client_order_id)
         if request.type == "MARKET":
             qty = min(request.quantity or Decimal(0), abs(held))
             self._reduce(request.symbol, qty)
             order.filled_qty = qty
-            order.state = OrderState.FILLED
+            self._close(order, OrderState.FILLED)
         return Accepted(order.view())
 
     def open_conditional(self) -> int:
-        return sum(1 for o in self._orders if o.state.open and o.request.conditional)
+        return sum(1 for conditional, _ in self._open_orders if conditional)
+
+    def _add(self, request: OrderRequest) -> _Order:
+        prefix = "algo-" if request.conditional else ""
+        exchange_id = f"{prefix}{next(self._ids)}"
+        order = _Order(request, exchange_id, OrderState.NEW, Decimal(0), self.now_ms)
+        self._by_cid.setdefault(request.client_order_id, []).append(order)
+        self._open_orders[(request.conditional, request.client_order_id)] = order
+        return order
+
+    def _close(self, order: _Order, state: OrderState) -> None:
+        order.state = state
+        order.update_ms = self.now_ms
+        del self._open_orders[(order.request.conditional, order.request.client_order_id)]
 
     def _open(self, cid: str, conditional: bool) -> _Order | None:
-        for order in self._orders:
-            r = order.request
-            if order.state.open and r.client_order_id == cid and r.conditional == conditional:
-                return order
-        return None
+        return self._open_orders.get((conditional, cid))
 
     def _reduce(self, symbol: str, qty: Decimal) -> None:
         held = self.position(symbol)

@@ -4,10 +4,11 @@ Hypothesis submits places and cancels (hard stops, working stops, take-profits, 
 brain, legacy modules and the safety net), resolves the fake's parked calls in the order and
 with the fates it likes (delivered, executed but the answer lost, lost before executing, 429,
 clock error, refused), moves the gateway's clock, changes mode and guard, fills or cancels
-orders by hand and restarts the gateway as its supervisor would. The gateway runs on an anyio
-loop in a portal thread; each step does one thing on that loop and then lets the loop run
-until the gateway is idle (every task parked on the fake or on its mailbox), so a run is
-deterministic and shrinks. The invariants are checked on the fake's log after every step;
+orders by hand, asks again for a resting order (-4116), loads the rate budget, fills the
+account's conditional slots and restarts the gateway as its supervisor would. The gateway
+runs on an anyio loop in a portal thread; each step does one thing on that loop and then lets
+the loop run until the gateway is idle (every task parked on the fake or on its mailbox), so a
+run is deterministic and shrinks. The invariants are checked on the fake's log after every step;
 `quiesce` answers everything and checks that every write got exactly one answer.
 """
 
@@ -438,7 +439,7 @@ class GatewayMachine(RuleBasedStateMachine):
     def unanswered_places_are_in_flight(self) -> None:
         """What a restarted symbol actor reads so as not to place again (finding 8)."""
         for symbol in SYMBOLS:
-            held = {o.client_order_id for o in self.portal.call(self.gateway.inflight, symbol)}
+            held = {o.client_order_id for o in self.gateway.inflight(symbol)}  # loop idle
             waiting = {
                 r.write.client_order_id
                 for r in self.records
