@@ -137,6 +137,7 @@ class Gateway:
         self._rate_pauses = 0
         self._clock_resends: dict[str, int] = {}
         self._sending = 0
+        self._submit_lines: list[tuple[structlog.typing.FilteringBoundLogger, str]] = []
         self._tasks: TaskGroup | None = None
         self.metrics = OrderMetrics()
 
@@ -158,6 +159,9 @@ class Gateway:
                 async for message in self.mailbox.receive:
                     self._on(message)
                     self._dispatch()
+                    if self._submit_lines:  # after the sends just started, not before them
+                        tasks.start_soon(_write_submit_lines, self._submit_lines)
+                        self._submit_lines = []
                     self._activity.notify()
                 tasks.cancel_scope.cancel()
         finally:
@@ -203,15 +207,20 @@ class Gateway:
             client_order_id=write.client_order_id,
         )
         action = "cancel" if isinstance(write, CancelWrite) else write.order.type
-        bound.info("exit_gateway.submit", action=action)
         problem = write_problem(submit)
-        if problem is not None:
-            self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED)
-            return
         ownership = self._ownership
         verdict = check_write(
             ownership.mode, ownership.guard, write.module, ownership.legacy_modules
         )
+        if problem is None and verdict.forwarded and not verdict.ownership_conflict:
+            # The usual write: its line is written once the request is on its way, so
+            # rendering it never delays the stop (a seventh of a tick's latency).
+            self._submit_lines.append((bound, action))
+        else:
+            bound.info("exit_gateway.submit", action=action)
+        if problem is not None:
+            self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED)
+            return
         if verdict.ownership_conflict:
             self.metrics = self.metrics.record_conflict(write.module)
             bound.warning("exit_guard.ownership_conflict", reason=verdict.reason)
@@ -475,6 +484,13 @@ class Gateway:
             wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
             self._inflight[cid] = replace(entry, lookup_at=now + wait)
         self._dispatch()
+
+
+async def _write_submit_lines(
+    lines: list[tuple[structlog.typing.FilteringBoundLogger, str]],
+) -> None:
+    for bound, action in lines:
+        bound.info("exit_gateway.submit", action=action)
 
 
 def _order_fields(submit: Submit) -> dict[str, object]:
