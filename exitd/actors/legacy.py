@@ -10,13 +10,7 @@ from __future__ import annotations
 
 import anyio
 
-from exitd.actors.messages import (
-    CancelWrite,
-    GatewayMessage,
-    PlaceWrite,
-    Submit,
-    WriteAnswer,
-)
+from exitd.actors.messages import GatewayMessage, PlaceWrite, Submit, WriteAnswer
 from exitd.actors.runtime import Mailbox
 from exitd.exchange.port import OrderRequest
 from exitd.ops.metrics import OrderKind
@@ -34,27 +28,6 @@ async def submit_order(
 ) -> WriteAnswer:
     """Place `order` for `module` and wait for the gateway's answer."""
     write = PlaceWrite(module, order, kind, kind.value, protective=kind in _PROTECTIVE_KINDS)
-    return await _ask(gateway, write, timeout_s)
-
-
-async def cancel_order(
-    gateway: Mailbox[GatewayMessage],
-    module: str,
-    kind: OrderKind,
-    order: OrderRequest,
-    *,
-    timeout_s: float = 30.0,
-) -> WriteAnswer:
-    """Cancel the order `order` names (symbol, client id, whether conditional)."""
-    write = CancelWrite(
-        module, order.symbol, order.client_order_id, order.conditional, kind, kind.value
-    )
-    return await _ask(gateway, write, timeout_s)
-
-
-async def _ask(
-    gateway: Mailbox[GatewayMessage], write: PlaceWrite | CancelWrite, timeout_s: float
-) -> WriteAnswer:
     answers: Mailbox[WriteAnswer] = Mailbox.create(1)
     await gateway.send.send(Submit(write, answers.post))
     with anyio.fail_after(timeout_s):

@@ -129,7 +129,6 @@ class SymbolActor:
         self._leftovers: set[str] = set()
         self._conflicts: set[str] = set()
         self._woken_ms = 0
-        self.last_processed: MarkPrice | None = None
         self.started_at: float | None = None  # monotonic; protection latency is measured from it
 
     @property
@@ -276,7 +275,6 @@ class SymbolActor:
                     self._held = [e for e in self._held if e.time_ms > tick.time_ms]
                     await self._decide([*events, *due, tick])
                     events = []
-                    self.last_processed = message
             elif isinstance(message, OrderUpdate):
                 for event in await self._on_update(message):
                     if isinstance(event, Fill):

@@ -6,8 +6,6 @@ Every mapping between the two lives here once, tested without a loop or a socket
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from exitd.actors.messages import CancelWrite, NotSent, NotSentReason, PlaceWrite, WriteAnswer
 from exitd.engine import (
     CancelOrder,
@@ -154,7 +152,3 @@ def update_events(update: OrderUpdate) -> tuple[Event, ...]:
     elif order.state in (OrderState.CANCELED, OrderState.EXPIRED, OrderState.REJECTED):
         events.append(OrderCancelled(cid, update.time_ms))  # gone without (further) fills
     return tuple(events)
-
-
-def is_fill(update: OrderUpdate) -> bool:
-    return update.last_fill_qty > Decimal(0)

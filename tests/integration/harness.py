@@ -98,9 +98,6 @@ class Live:
         assert answer.status == 200, answer.body
         return answer
 
-    async def ledger(self) -> Any:
-        return (await self.client.admin("GET", "/sim/ledger")).body
-
     def resting(self, symbol: str) -> set[str]:
         """Client ids of the exit brain's orders resting on the simulator for `symbol`."""
         account = self.sim.account
