@@ -77,7 +77,7 @@ from exitd.exchange.port import (
     QueryOutcome,
 )
 from exitd.ops.metrics import OrderKind
-from exitd.ownership import KNOWN_MODULE_CODES, SAFETY_NET, Mode
+from exitd.ownership import SAFETY_NET, Mode
 
 log = structlog.get_logger("exitd.symbol")
 
@@ -86,7 +86,7 @@ _WAKE_S = 1.0
 _HOLD_S = 0.3
 _ERROR_NOTICES = frozenset({"hard_sl.refused", "hard_sl.breached_at_adoption"})
 _SEEN_TRADES = 512
-_MODULES_BY_CODE = {code: module for module, code in KNOWN_MODULE_CODES.items()}
+_RESTART_EVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +129,7 @@ class SymbolActor:
         self._leftovers: set[str] = set()
         self._conflicts: set[str] = set()
         self._woken_ms = 0
+        self._started_again_at = float("-inf")
         self.started_at: float | None = None  # monotonic; protection latency is measured from it
 
     @property
@@ -251,6 +252,14 @@ class SymbolActor:
         )
         await self._apply(decision, into_retiring=None)
 
+    async def _start_again(self) -> None:
+        """Adopt a position that could not be planned at start (no price, no filters yet),
+        at most every few seconds: each try reads the exchange."""
+        now = time.monotonic()
+        if now - self._started_again_at >= _RESTART_EVERY_S:
+            self._started_again_at = now
+            await self._start()
+
     async def _ask_inflight(self) -> tuple[OrderRequest, ...]:
         answer: Mailbox[tuple[OrderRequest, ...]] = Mailbox.create(1)
         await self._ctx.gateway.send.send(InflightQuery(self.symbol, answer.post))
@@ -268,7 +277,7 @@ class SymbolActor:
             if isinstance(message, MarkPrice):
                 self._last_mark = message
                 if self.state is None and self._position is not None and not self._retiring:
-                    await self._start()  # a position seen before any price: adopt it now
+                    await self._start_again()  # a position seen before any price
                 elif not self._paused:
                     tick = Tick(message.time_ms, message.price)
                     due = [e for e in self._held if e.time_ms <= tick.time_ms]
@@ -374,7 +383,7 @@ class SymbolActor:
         now = position.update_ms
         if state is None:
             if position.amount != 0:
-                await self._start()  # a position where there was none: adopt it
+                await self._start_again()  # a position where there was none: adopt it
             return
         change = position_change(state, position.amount)
         if change == "same":
