@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from exitd.engine import (
     Event,
     ExitState,
+    Leg,
     OrderCancelled,
     OrderIntent,
     OrderStatus,
@@ -35,6 +36,14 @@ def module_of(client_order_id: str, default: str = EXIT_BRAIN) -> str:
     ref = parse_client_order_id(client_order_id)
     module = None if ref is None else _MODULES_BY_CODE.get(ref.module_code)
     return module or default
+
+
+def leg_label(client_order_id: str) -> str | None:
+    """The leg an exitd id names as traders read it (HARD_SL, TP1, WORKING_STOP, …)."""
+    ref = parse_client_order_id(client_order_id)
+    if ref is None or ref.leg is None:
+        return None
+    return f"TP{ref.tp_number}" if ref.leg is Leg.TAKE_PROFIT else ref.leg.value
 
 
 def is_own(client_order_id: str) -> bool:

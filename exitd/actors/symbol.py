@@ -36,7 +36,13 @@ from exitd.actors.messages import (
 from exitd.actors.overrides import OverrideRefused, apply_overrides
 from exitd.actors.plan_journal import PlanJournal
 from exitd.actors.planning import plan_for
-from exitd.actors.reconcile_view import diff_orders, is_own, module_of, resting_intents
+from exitd.actors.reconcile_view import (
+    diff_orders,
+    is_own,
+    leg_label,
+    module_of,
+    resting_intents,
+)
 from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.safety_net import NakedWatch
 from exitd.actors.snapshots import SnapshotStore
@@ -347,6 +353,15 @@ class SymbolActor:
             if key in self._trades:
                 return []  # a duplicate delivery: fills count once (RELIABILITY I11)
             self._trades.append(key)
+        if update.last_fill_qty > 0:
+            self._log.info(
+                "exit.filled" if is_own(order.client_order_id) else "order.filled",
+                leg=leg_label(order.client_order_id),
+                client_order_id=order.client_order_id,
+                qty=str(update.last_fill_qty),
+                price=str(update.last_fill_price),
+                state=order.state.value,
+            )
         events: list[Event] = []
         await self._route(update_events(update), events)
         return events
