@@ -103,6 +103,9 @@ class SymbolContext:
     emergency_sl_pct: Decimal
     activity: Pulse
     wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+    # The actor's own waits and monotonic clock: a test drives them with its simulated time.
+    move_on_after: Callable[[float], anyio.CancelScope] = anyio.move_on_after
+    monotonic: Callable[[], float] = time.monotonic
 
 
 class SymbolActor:
@@ -161,7 +164,7 @@ class SymbolActor:
         await self._start()
         self._ctx.activity.notify()
         while not self.done:
-            with anyio.move_on_after(self._wait_s()):
+            with self._ctx.move_on_after(self._wait_s()):
                 first = await self.mailbox.receive.receive()
                 await self._handle(self.mailbox.drain(first))
                 continue
@@ -516,7 +519,7 @@ class SymbolActor:
         state = self.state
         if state is None:
             return
-        now = time.monotonic()
+        now = self._ctx.monotonic()
         current = progress(state)
         if current == self._saved or now - self._saved_at < 1.0:
             return
@@ -529,7 +532,7 @@ class SymbolActor:
             current = progress(state)
             data["progress"] = current.to_json()
             self._saved = current
-        self._saved_at = time.monotonic()
+        self._saved_at = self._ctx.monotonic()
         self._ctx.snapshots.save(self.symbol, data)
 
     async def _send_cancel(self, order: OrderView) -> None:
@@ -554,7 +557,7 @@ class SymbolActor:
             self._naked_since = None
             self._safety_sent = False
             return
-        now = time.monotonic()
+        now = self._ctx.monotonic()
         if self._naked_since is None:
             self._naked_since = now
         if self._safety_sent or now - self._naked_since < self._ctx.new_position_grace_s:
