@@ -174,6 +174,9 @@ class SymbolActor:
             await self._decide([Timer(self._woken_ms)])
             await self._check_safety_net()
             self._ctx.activity.notify()
+        # The next position may open at the same entry price: it must not resume this one.
+        self.state = None
+        await anyio.to_thread.run_sync(self._save, True)
         self._log.info("symbol.flat_and_clean")
 
     def _wait_s(self) -> float:
