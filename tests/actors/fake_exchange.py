@@ -291,16 +291,36 @@ class FakeExchange:
         held = self._positions.get(symbol)
         return held.amount if held is not None else Decimal(0)
 
-    def fill(self, client_order_id: str, conditional: bool) -> OrderView:
-        """The open order with this id fills whole (a take-profit hit, a stop triggered)."""
+    def fill(
+        self, client_order_id: str, conditional: bool, qty: Decimal | None = None
+    ) -> OrderView:
+        """The open order with this id fills: whole (a take-profit hit, a stop triggered), or
+        `qty` of it (a limit partly filled). A triggered stop executes once: what the position
+        cannot take of it expires with it."""
         order = self._open(client_order_id, conditional)
         assert order is not None, f"no open order {client_order_id}"
-        held = self.position(order.request.symbol)
-        qty = abs(held) if order.request.close_position else (order.request.quantity or Decimal(0))
-        qty = min(qty, abs(held))
-        self._reduce(order.request.symbol, qty)
-        order.filled_qty = qty
-        order.state = OrderState.FINISHED if conditional else OrderState.FILLED
+        request = order.request
+        held = self.position(request.symbol)
+        remaining = abs(held) if request.close_position else (request.quantity or Decimal(0))
+        remaining -= Decimal(0) if request.close_position else order.filled_qty
+        qty = min(remaining if qty is None else qty, abs(held))
+        self._reduce(request.symbol, qty)
+        order.filled_qty += qty
+        if conditional:
+            order.state = OrderState.FINISHED
+        elif qty >= remaining:
+            order.state = OrderState.FILLED
+        else:
+            order.state = OrderState.PARTIALLY_FILLED
+        order.update_ms = self.now_ms
+        return order.view()
+
+    def expire(self, client_order_id: str, conditional: bool) -> OrderView:
+        """The exchange removes the open order itself (a close-position stop when the position
+        closes, a reduce-only order the position can no longer take)."""
+        order = self._open(client_order_id, conditional)
+        assert order is not None, f"no open order {client_order_id}"
+        order.state = OrderState.EXPIRED
         order.update_ms = self.now_ms
         return order.view()
 
@@ -318,6 +338,13 @@ class FakeExchange:
         assert order is not None, f"no open order {client_order_id}"
         order.state = OrderState.CANCELED
         order.update_ms = self.now_ms
+
+    def position_view(self, symbol: str) -> PositionView | None:
+        return self._positions.get(symbol)
+
+    def book(self) -> list[OrderView]:
+        """Every order the book ever held, in the order they came."""
+        return [o.view() for o in self._orders]
 
     def orders(self, client_order_id: str) -> list[OrderView]:
         """Every order the book ever held with this id, oldest first."""
@@ -388,10 +415,12 @@ class FakeExchange:
         self._orders.append(order)
         self.created.append(request.client_order_id)
         if request.type == "MARKET":
-            qty = min(request.quantity or Decimal(0), abs(held))
+            wanted = request.quantity or Decimal(0)
+            qty = min(wanted, abs(held))
             self._reduce(request.symbol, qty)
             order.filled_qty = qty
-            order.state = OrderState.FILLED
+            # Reduce-only: what the position cannot take expires (Binance's er=9).
+            order.state = OrderState.FILLED if qty == wanted else OrderState.EXPIRED
         return Accepted(order.view())
 
     def open_conditional(self) -> int:
