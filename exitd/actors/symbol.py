@@ -371,7 +371,11 @@ class SymbolActor:
                 await self._start()  # a position where there was none: adopt it
             return
         change = position_change(state, position.amount)
-        if change in ("same", "decrease") and position.entry_price != state.plan.entry_price:
+        if (
+            change in ("same", "decrease")
+            and position.amount != 0
+            and position.entry_price != state.plan.entry_price
+        ):
             # Reducing keeps the entry price: the position was closed and opened again (or
             # flipped twice) with the events lost. That is a new adoption.
             change = "increase"
