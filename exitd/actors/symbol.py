@@ -385,6 +385,8 @@ class SymbolActor:
             self._held.append(PositionChanged(position.amount, now))
             return
         await self._release_held()
+        # The held events moved the state on (orders placed, ids handed out): go on from there.
+        state = self.state or state
         tick = self._tick(now)
         if tick is None:
             return
