@@ -156,6 +156,8 @@ class SymbolMachine(RuleBasedStateMachine):
         self.calls_seen = 0
         self.actor_lookups: list[int] = []  # indexes in fake.calls of the actor's own queries
         self.plan_of: dict[str, PlanKey] = {}  # client id -> the adoption that issued it
+        self.last_key: PlanKey | None = None
+        self.flat_at: set[int] = set()  # counts of created orders when the position was flat
         self.views_at_send: dict[int, tuple[Decimal, Decimal | None]] = {}
         self.tp_checks = 0
         self.actor: SymbolActor | None = None
@@ -311,13 +313,19 @@ class SymbolMachine(RuleBasedStateMachine):
                 raise AssertionError("an actor crashed") from running.error
         self._expire_what_cannot_reduce()
         self._publish()
-        state = self.actor.state if self.actor is not None and self._actor_live() else None
-        if state is not None:
-            key = _plan_key(state)
-            for order in state.orders:
+        live = self.actor is not None and self._actor_live()
+        state = self.actor.state if self.actor is not None and live else None
+        states = [] if self.actor is None or not live else [*self.actor._retiring, state]
+        for each in states:
+            if each is None:
+                continue
+            key = _plan_key(each)
+            for order in each.orders:
                 cid = order.intent.client_order_id
-                if cid not in state.inherited:
-                    self.plan_of.setdefault(cid, key)
+                # Inherited in the step that issued it: the adoption before this one's.
+                issuer = self.last_key if cid in each.inherited else key
+                self.plan_of.setdefault(cid, issuer or key)
+            self.last_key = key
         held = self.fake.position(SYMBOL)
         engine_qty = None if state is None else state.qty
         for i in range(self.calls_seen, len(self.fake.calls)):
@@ -345,6 +353,8 @@ class SymbolMachine(RuleBasedStateMachine):
         position = (
             (D(0), D(0)) if held is None or not held.amount else (held.amount, held.entry_price)
         )
+        if not position[0]:
+            self.flat_at.add(len(self.fake.created))
         if position != self.seen_position:
             self.seen_position = position
             self.stream.append(PositionView(SYMBOL, *position, self.fake.now_ms))
@@ -687,9 +697,20 @@ class SymbolMachine(RuleBasedStateMachine):
         assert len(created) == len(set(created)), created
 
     @invariant()
+    def one_sequence_number_one_intent(self) -> None:  # I5: distinct intents, distinct ids
+        issued: dict[int, str] = {}
+        for call in self.fake.calls:
+            ref = parse_client_order_id(call.client_order_id)
+            if call.method is Method.PLACE and ref is not None:
+                cid = issued.setdefault(ref.seq, call.client_order_id)
+                assert cid == call.client_order_id, f"{cid} and {call.client_order_id}"
+
+    @invariant()
     def working_stops_never_loosen(self) -> None:  # I2
         last: dict[PlanKey, Decimal] = {}
-        for cid in self.fake.created:
+        for i, cid in enumerate(self.fake.created):
+            if i in self.flat_at:
+                last.clear()  # the position's lifetime ended: the next one starts afresh
             if _label(cid) != Leg.WORKING_STOP.value:
                 continue
             key = self.plan_of.get(cid)
