@@ -55,6 +55,7 @@ from exitd.engine import (
     SymbolFilters,
     Tick,
     Timer,
+    TrackedOrder,
     adopt,
     build_plan,
     decide_all,
@@ -334,9 +335,20 @@ class SymbolActor:
             if key in self._trades:
                 return []  # a duplicate delivery: fills count once (RELIABILITY I11)
             self._trades.append(key)
+        if update.last_fill_qty > 0 and self._fills_counted(order):
+            return []  # reconciliation counted it already: the exchange's total says so
         events: list[Event] = []
         await self._route(update_events(update), events)
         return events
+
+    def _fills_counted(self, order: OrderView) -> bool:
+        """The engine has counted every fill of `order` up to its cumulative filled qty."""
+        cid = order.client_order_id
+        tracked = next(
+            (t for s in (self.state, *self._retiring) if s and (t := s.order(cid))), None
+        )
+        counted = None if tracked is None else _counted(order, tracked)
+        return counted is not None and order.filled_qty <= counted
 
     def _landed_late(self, client_order_id: str) -> bool:
         """An own order this plan does not track whose id an earlier run issued."""
@@ -463,6 +475,17 @@ class SymbolActor:
                 type=order.type,
                 reason="a foreign exit order on a symbol the exit brain owns",
             )
+        for order in exchange.orders:  # partly filled with the fill's event lost
+            tracked = state.order(order.client_order_id)
+            counted = None if tracked is None else _counted(order, tracked)
+            if counted is not None and order.filled_qty > counted:
+                missed = order.filled_qty - counted
+                mark = self._last_mark.price if self._last_mark is not None else Decimal(0)
+                price = order.price or order.trigger_price or mark
+                self._log.warning(
+                    "reconcile.missed_fill", client_order_id=order.client_order_id, qty=str(missed)
+                )
+                self._held.append(Fill(order.client_order_id, missed, price, exchange.time_ms))
         missing = [e for e in missing if e.client_order_id not in ended]
         if missing:
             self._log.warning("reconcile.missing_orders", count=len(missing))
@@ -632,6 +655,14 @@ def _module_of(client_order_id: str, default: str = EXIT_BRAIN) -> str:
     ref = parse_client_order_id(client_order_id)
     module = None if ref is None else _MODULES_BY_CODE.get(ref.module_code)
     return module or default
+
+
+def _counted(order: OrderView, tracked: TrackedOrder) -> Decimal | None:
+    """How much of `order` the engine counts as filled, in the exchange's cumulative terms: a
+    resumed order's intent is what was still open when it was adopted. None: no quantity."""
+    if order.quantity is None or tracked.intent.quantity is None:
+        return None
+    return order.quantity - tracked.intent.quantity + tracked.filled_qty
 
 
 def _progress_from(snapshot: Mapping[str, object]) -> PlanProgress | None:
