@@ -199,6 +199,9 @@ class SymbolActor:
         self._position = exchange.position
         self.state = None
         self._retiring = []
+        # What an earlier life held or suspected is in the exchange's state read just now.
+        self._held = []
+        self._suspects = frozenset()
         if exchange.mark_price is not None:
             self._last_mark = MarkPrice(self.symbol, exchange.mark_price, exchange.time_ms)
         resting = resting_intents(self.symbol, exchange.orders, inflight)
