@@ -10,7 +10,7 @@ case: the progress only keeps the trail from restarting lower.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import anyio.to_thread
 import structlog
@@ -24,9 +24,12 @@ _SAVE_EVERY_S = 1.0
 
 
 class PlanJournal:
-    def __init__(self, symbol: str, store: SnapshotStore) -> None:
+    def __init__(
+        self, symbol: str, store: SnapshotStore, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._symbol = symbol
         self._store = store
+        self._monotonic = monotonic
         self.seq_reserved = 0
         self._saved: PlanProgress | None = None
         self._saved_state: ExitState | None = None  # a state whose progress is `_saved`
@@ -54,7 +57,7 @@ class PlanJournal:
         """Save `state`'s progress if it changed and the last save is a second old."""
         if state is self._saved_state:  # a quiet tick keeps the state
             return
-        if time.monotonic() - self._saved_at < _SAVE_EVERY_S:
+        if self._monotonic() - self._saved_at < _SAVE_EVERY_S:
             return
         if progress(state) != self._saved:
             await self.save(state)
@@ -66,7 +69,7 @@ class PlanJournal:
             current = progress(state)
             data["progress"] = current.to_json()
             self._saved = current
-        self._saved_at = time.monotonic()
+        self._saved_at = self._monotonic()
         await anyio.to_thread.run_sync(self._store.save, self._symbol, data)
 
 

@@ -8,7 +8,7 @@ covers whatever size the position has). Pure: the symbol actor asks and sends.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -67,8 +67,14 @@ class NakedAlert:
 class NakedWatch:
     """One position's watch: when it lost its last stop, and whether its stop is on its way."""
 
-    def __init__(self, grace_s: float, emergency_sl_pct: Decimal) -> None:
+    def __init__(
+        self,
+        grace_s: float,
+        emergency_sl_pct: Decimal,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._grace_s = grace_s
+        self._monotonic = monotonic
         self._emergency_sl_pct = emergency_sl_pct
         self._naked_since: float | None = None
         self._sent = False
@@ -85,7 +91,7 @@ class NakedWatch:
         if position is None or position.amount == 0 or not is_naked(position, orders):
             self._naked_since, self._sent = None, False
             return None
-        now = time.monotonic()
+        now = self._monotonic()
         if self._naked_since is None:
             self._naked_since = now
         if self._sent or now - self._naked_since < self._grace_s:
@@ -99,4 +105,4 @@ class NakedWatch:
     def refused(self) -> None:
         """The stop did not land: look again after the next grace."""
         self._sent = False
-        self._naked_since = time.monotonic()
+        self._naked_since = self._monotonic()

@@ -61,6 +61,7 @@ from exitd.engine import (
     SymbolFilters,
     Tick,
     Timer,
+    TrackedOrder,
     adopt,
     build_plan,
     decide,
@@ -110,6 +111,9 @@ class SymbolContext:
     emergency_sl_pct: Decimal
     activity: Pulse
     wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+    # The actor's own waits and monotonic clock: a test drives them with its simulated time.
+    move_on_after: Callable[[float], anyio.CancelScope] = anyio.move_on_after
+    monotonic: Callable[[], float] = time.monotonic
 
 
 class SymbolActor:
@@ -126,10 +130,12 @@ class SymbolActor:
         self._position: PositionView | None = None
         self._last_mark: MarkPrice | None = None
         self._paused = False
-        self._journal = PlanJournal(symbol, context.snapshots)
+        self._journal = PlanJournal(symbol, context.snapshots, context.monotonic)
         self._earlier_lives_below = 0  # ids under this seq were issued before this start
         self._trades: deque[tuple[str, int]] = deque(maxlen=_SEEN_TRADES)
-        self._naked = NakedWatch(context.new_position_grace_s, context.emergency_sl_pct)
+        self._naked = NakedWatch(
+            context.new_position_grace_s, context.emergency_sl_pct, context.monotonic
+        )
         self._suspects: frozenset[str] = frozenset()
         self._held: list[Fill | PositionChanged] = []
         self._leftovers: set[str] = set()
@@ -160,7 +166,7 @@ class SymbolActor:
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self, incarnation: int) -> None:
-        self.started_at = time.monotonic()
+        self.started_at = self._ctx.monotonic()
         self._log.info("symbol.started", incarnation=incarnation)
         await self._start()
         self._ctx.activity.notify()
@@ -175,6 +181,9 @@ class SymbolActor:
             await self._decide([Timer(self._woken_ms)])
             await self._check_safety_net()
             self._ctx.activity.notify()
+        # The next position may open at the same entry price: it must not resume this one.
+        self.state = None
+        await self._journal.save(None)
         self._log.info("symbol.flat_and_clean")
 
     def _wait_s(self) -> float | None:
@@ -201,7 +210,7 @@ class SymbolActor:
         if wait_s is None:
             first = await self.mailbox.receive.receive()
             return self.mailbox.drain(first)
-        with anyio.move_on_after(wait_s):
+        with self._ctx.move_on_after(wait_s):
             first = await self.mailbox.receive.receive()
             return self.mailbox.drain(first)
         return None
@@ -213,6 +222,9 @@ class SymbolActor:
         self._position = exchange.position
         self.state = None
         self._retiring = []
+        # What an earlier life held or suspected is in the exchange's state read just now.
+        self._held = []
+        self._suspects = frozenset()
         if exchange.mark_price is not None:
             self._last_mark = MarkPrice(self.symbol, exchange.mark_price, exchange.time_ms)
         resting = resting_intents(self.symbol, exchange.orders, inflight)
@@ -245,7 +257,7 @@ class SymbolActor:
         else:
             if saved is not None:
                 saved = dataclasses.replace(saved, next_seq=max(saved.next_seq, first_seq))
-            decision = resume(plan, saved, resting, abs(position.amount), tick)
+            decision = resume(plan, saved, resting, abs(position.amount), tick, first_seq=first_seq)
         self._log.info(
             "plan.adopted",
             side=plan.side.name,
@@ -261,7 +273,7 @@ class SymbolActor:
     async def _start_again(self) -> None:
         """Adopt a position that could not be planned at start (no price, no filters yet),
         at most every few seconds: each try reads the exchange."""
-        now = time.monotonic()
+        now = self._ctx.monotonic()
         if now - self._started_again_at >= _RESTART_EVERY_S:
             self._started_again_at = now
             await self._start()
@@ -353,6 +365,8 @@ class SymbolActor:
             if key in self._trades:
                 return []  # a duplicate delivery: fills count once (RELIABILITY I11)
             self._trades.append(key)
+        if update.last_fill_qty > 0 and self._fills_counted(order):
+            return []  # reconciliation counted it already: the exchange's total says so
         if update.last_fill_qty > 0:
             self._log.info(
                 "exit.filled" if is_own(order.client_order_id) else "order.filled",
@@ -365,6 +379,15 @@ class SymbolActor:
         events: list[Event] = []
         await self._route(update_events(update), events)
         return events
+
+    def _fills_counted(self, order: OrderView) -> bool:
+        """The engine has counted every fill of `order` up to its cumulative filled qty."""
+        cid = order.client_order_id
+        tracked = next(
+            (t for s in (self.state, *self._retiring) if s and (t := s.order(cid))), None
+        )
+        counted = None if tracked is None else _counted(order, tracked)
+        return counted is not None and order.filled_qty <= counted
 
     def _landed_late(self, client_order_id: str) -> bool:
         """An own order this plan does not track whose id an earlier run issued."""
@@ -401,12 +424,22 @@ class SymbolActor:
                 await self._start_again()  # a position where there was none: adopt it
             return
         change = position_change(state, position.amount)
+        if (
+            change in ("same", "decrease")
+            and position.amount != 0
+            and position.entry_price != state.plan.entry_price
+        ):
+            # Reducing keeps the entry price: the position was closed and opened again (or
+            # flipped twice) with the events lost. That is a new adoption.
+            change = "increase"
         if change == "same":
             return
         if change in ("decrease", "flat"):
             self._held.append(PositionChanged(position.amount, now))
             return
         await self._release_held()
+        # The held events moved the state on (orders placed, ids handed out): go on from there.
+        state = self.state or state
         tick = self._tick(now)
         if tick is None:
             return
@@ -483,6 +516,17 @@ class SymbolActor:
                 type=order.type,
                 reason="a foreign exit order on a symbol the exit brain owns",
             )
+        for order in exchange.orders:  # partly filled with the fill's event lost
+            tracked = state.order(order.client_order_id)
+            counted = None if tracked is None else _counted(order, tracked)
+            if counted is not None and order.filled_qty > counted:
+                missed = order.filled_qty - counted
+                mark = self._last_mark.price if self._last_mark is not None else Decimal(0)
+                price = order.price or order.trigger_price or mark
+                self._log.warning(
+                    "reconcile.missed_fill", client_order_id=order.client_order_id, qty=str(missed)
+                )
+                self._held.append(Fill(order.client_order_id, missed, price, exchange.time_ms))
         missing = [e for e in missing if e.client_order_id not in ended]
         if missing:
             self._log.warning("reconcile.missing_orders", count=len(missing))
@@ -594,3 +638,11 @@ class SymbolActor:
             self._log.error("plan.refused", reason=planned)
             return None
         return planned
+
+
+def _counted(order: OrderView, tracked: TrackedOrder) -> Decimal | None:
+    """How much of `order` the engine counts as filled, in the exchange's cumulative terms: a
+    resumed order's intent is what was still open when it was adopted. None: no quantity."""
+    if order.quantity is None or tracked.intent.quantity is None:
+        return None
+    return order.quantity - tracked.intent.quantity + tracked.filled_qty

@@ -93,6 +93,8 @@ def resume(
     resting: Sequence[OrderIntent],
     qty: Decimal,
     tick: Tick,
+    *,
+    first_seq: int = 1,
 ) -> Decision:
     """Rebuild a plan after a restart, live: `qty` is the position's size now, `resting` the
     exitd orders on the exchange for its symbol (`intent_from_resting`, quantity = what is
@@ -105,13 +107,14 @@ def resume(
     orders for the other side or for a take-profit the plan does not have, and a working stop
     outside the HARD_SL are retired like an earlier adoption's (`readopt`). Missing legs are
     placed; with no HARD_SL resting and the price already through it, the position is closed
-    at market. Client ids go on above every seq seen.
+    at market. Client ids go on above every seq seen, and from `first_seq` at least (the
+    daemon's reservation, which holds even when the progress is lost or another position's).
     """
     kept, surplus = _one_per_leg([i for i in resting if i.symbol == plan.symbol], plan)
-    seqs = [_seq(i) + 1 for i in (*kept, *surplus)]
+    seqs = [first_seq, *(_seq(i) + 1 for i in (*kept, *surplus))]
     if progress is not None:
         seqs.append(progress.next_seq)
-    state, restored = _restored(plan, progress, qty, tick, max(seqs, default=1))
+    state, restored = _restored(plan, progress, qty, tick, max(seqs))
     # The surplus, and a working stop no more protective than the HARD_SL (an earlier
     # adoption's), count as left by another adoption: reconcile retires them by its rules,
     # and their fills feed no leg of this plan.

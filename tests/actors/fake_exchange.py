@@ -10,7 +10,8 @@ write delivered later than its recvWindow after it arrived is refused (-1021), a
 The book follows Binance where the daemon's safety depends on it: a client id is unique only
 among OPEN orders of its endpoint (re-using the id of a closed order creates a second order,
 re-using an open one is `DUPLICATE_ID`), reduce-only and close-position orders need a position
-to close, one close-position stop per side, 200 open conditional orders per account. Every
+to close, a stop already through the mark price is refused (-2021), one close-position stop
+per side, 200 open conditional orders per account. Every
 call and every resolution is stamped from one counter, so tests can check what happened
 before what; `log` is append-only.
 """
@@ -56,6 +57,7 @@ _CODES = {
     RejectKind.NOT_FOUND: -2011,
     RejectKind.RATE_LIMITED: -1003,
     RejectKind.CLOCK: -1021,
+    RejectKind.WOULD_TRIGGER: -2021,
 }
 
 
@@ -169,9 +171,7 @@ class FakeExchange:
         self.calls: list[PendingCall] = []
         self.log: list[LogEntry] = []
         self.created: list[str] = []  # client ids, once per order `place` created
-        # Every order by client id, oldest first; the open ones by endpoint and client id.
-        self._by_cid: dict[str, list[_Order]] = {}
-        self._open_orders: dict[tuple[bool, str], _Order] = {}
+        self._orders: list[_Order] = []
         self._positions: dict[str, PositionView] = {}
         self._seq = itertools.count()
         self._ids = itertools.count(1)
@@ -205,7 +205,7 @@ class FakeExchange:
         return outcome
 
     async def open_orders(self) -> Sequence[OrderView]:
-        return [o.view() for o in self._open_orders.values()]
+        return [o.view() for o in self._orders if o.state.open]
 
     async def positions(self) -> Sequence[PositionView]:
         return [p for p in self._positions.values() if p.amount != 0]
@@ -293,30 +293,64 @@ class FakeExchange:
         held = self._positions.get(symbol)
         return held.amount if held is not None else Decimal(0)
 
-    def fill(self, client_order_id: str, conditional: bool) -> OrderView:
-        """The open order with this id fills whole (a take-profit hit, a stop triggered)."""
+    def fill(
+        self, client_order_id: str, conditional: bool, qty: Decimal | None = None
+    ) -> OrderView:
+        """The open order with this id fills: whole (a take-profit hit, a stop triggered), or
+        `qty` of it (a limit partly filled). A triggered stop executes once: what the position
+        cannot take of it expires with it."""
         order = self._open(client_order_id, conditional)
         assert order is not None, f"no open order {client_order_id}"
-        held = self.position(order.request.symbol)
-        qty = abs(held) if order.request.close_position else (order.request.quantity or Decimal(0))
-        qty = min(qty, abs(held))
-        self._reduce(order.request.symbol, qty)
-        order.filled_qty = qty
-        self._close(order, OrderState.FINISHED if conditional else OrderState.FILLED)
+        request = order.request
+        held = self.position(request.symbol)
+        remaining = abs(held) if request.close_position else (request.quantity or Decimal(0))
+        remaining -= Decimal(0) if request.close_position else order.filled_qty
+        qty = min(remaining if qty is None else qty, abs(held))
+        self._reduce(request.symbol, qty)
+        order.filled_qty += qty
+        if conditional:
+            order.state = OrderState.FINISHED
+        elif qty >= remaining:
+            order.state = OrderState.FILLED
+        else:
+            order.state = OrderState.PARTIALLY_FILLED
+        order.update_ms = self.now_ms
+        return order.view()
+
+    def expire(self, client_order_id: str, conditional: bool) -> OrderView:
+        """The exchange removes the open order itself (a close-position stop when the position
+        closes, a reduce-only order the position can no longer take)."""
+        order = self._open(client_order_id, conditional)
+        assert order is not None, f"no open order {client_order_id}"
+        order.state = OrderState.EXPIRED
+        order.update_ms = self.now_ms
         return order.view()
 
     def rest(self, request: OrderRequest) -> OrderView:
         """An order put on the book by someone else (the app, another bot), unchecked."""
-        return self._add(request).view()
+        prefix = "algo-" if request.conditional else ""
+        order = _Order(
+            request, f"{prefix}{next(self._ids)}", OrderState.NEW, Decimal(0), self.now_ms
+        )
+        self._orders.append(order)
+        return order.view()
 
     def cancel_by_hand(self, client_order_id: str, conditional: bool) -> None:
         order = self._open(client_order_id, conditional)
         assert order is not None, f"no open order {client_order_id}"
-        self._close(order, OrderState.CANCELED)
+        order.state = OrderState.CANCELED
+        order.update_ms = self.now_ms
+
+    def position_view(self, symbol: str) -> PositionView | None:
+        return self._positions.get(symbol)
+
+    def book(self) -> list[OrderView]:
+        """Every order the book ever held, in the order they came."""
+        return [o.view() for o in self._orders]
 
     def orders(self, client_order_id: str) -> list[OrderView]:
         """Every order the book ever held with this id, oldest first."""
-        return [o.view() for o in self._by_cid.get(client_order_id, ())]
+        return [o.view() for o in self._orders if o.request.client_order_id == client_order_id]
 
     # --- inside -------------------------------------------------------------------------------
 
@@ -340,15 +374,17 @@ class FakeExchange:
         if call.method is Method.QUERY:
             found = [
                 o
-                for o in self._by_cid.get(call.client_order_id, ())
-                if o.request.conditional == call.conditional
+                for o in self._orders
+                if o.request.client_order_id == call.client_order_id
+                and o.request.conditional == call.conditional
             ]
             return found[-1].view() if found else NotFound()
         if call.method is Method.CANCEL:
             order = self._open(call.client_order_id, call.conditional)
             if order is None:
                 return _rejected(RejectKind.NOT_FOUND, "Unknown order sent.")
-            self._close(order, OrderState.CANCELED)
+            order.state = OrderState.CANCELED
+            order.update_ms = self.now_ms
             return Accepted(order.view())
         assert call.order is not None
         return self._place(call.order)
@@ -365,41 +401,49 @@ class FakeExchange:
         ):
             return _rejected(RejectKind.REDUCE_ONLY, "ReduceOnly Order is rejected.")
         if request.close_position and any(
-            o.request.close_position
+            o.state.open
+            and o.request.close_position
             and o.request.symbol == request.symbol
             and o.request.side is request.side
-            for o in self._open_orders.values()
+            for o in self._orders
         ):
             return _rejected(RejectKind.CLOSE_POSITION_EXISTS, "closePosition stop exists")
+        mark = self.marks.get(request.symbol)
+        trigger = request.trigger_price
+        through = (
+            request.type == "STOP_MARKET"
+            and mark is not None
+            and trigger is not None
+            and ((mark <= trigger) if request.side is OrderSide.SELL else (mark >= trigger))
+        )
+        if through:
+            return _rejected(RejectKind.WOULD_TRIGGER, "Order would immediately trigger.")
         if request.conditional and self.open_conditional() >= CONDITIONAL_CAP:
             return _rejected(RejectKind.TOO_MANY_ORDERS, "Reach max stop order limit.")
-        order = self._add(request)
+        prefix = "algo-" if request.conditional else ""
+        order = _Order(
+            request, f"{prefix}{next(self._ids)}", OrderState.NEW, Decimal(0), self.now_ms
+        )
+        self._orders.append(order)
         self.created.append(request.client_order_id)
         if request.type == "MARKET":
-            qty = min(request.quantity or Decimal(0), abs(held))
+            wanted = request.quantity or Decimal(0)
+            qty = min(wanted, abs(held))
             self._reduce(request.symbol, qty)
             order.filled_qty = qty
-            self._close(order, OrderState.FILLED)
+            # Reduce-only: what the position cannot take expires (Binance's er=9).
+            order.state = OrderState.FILLED if qty == wanted else OrderState.EXPIRED
         return Accepted(order.view())
 
     def open_conditional(self) -> int:
-        return sum(1 for conditional, _ in self._open_orders if conditional)
-
-    def _add(self, request: OrderRequest) -> _Order:
-        prefix = "algo-" if request.conditional else ""
-        exchange_id = f"{prefix}{next(self._ids)}"
-        order = _Order(request, exchange_id, OrderState.NEW, Decimal(0), self.now_ms)
-        self._by_cid.setdefault(request.client_order_id, []).append(order)
-        self._open_orders[(request.conditional, request.client_order_id)] = order
-        return order
-
-    def _close(self, order: _Order, state: OrderState) -> None:
-        order.state = state
-        order.update_ms = self.now_ms
-        del self._open_orders[(order.request.conditional, order.request.client_order_id)]
+        return sum(1 for o in self._orders if o.state.open and o.request.conditional)
 
     def _open(self, cid: str, conditional: bool) -> _Order | None:
-        return self._open_orders.get((conditional, cid))
+        for order in self._orders:
+            r = order.request
+            if order.state.open and r.client_order_id == cid and r.conditional == conditional:
+                return order
+        return None
 
     def _reduce(self, symbol: str, qty: Decimal) -> None:
         held = self.position(symbol)
