@@ -199,13 +199,7 @@ class Gateway:
 
     def _submit(self, submit: Submit) -> None:
         write = submit.write
-        bound = log.bind(
-            module=write.module,
-            symbol=write.symbol,
-            kind=write.kind.value,
-            leg=write.leg,
-            client_order_id=write.client_order_id,
-        )
+        bound = _write_log(write)
         action = "cancel" if isinstance(write, CancelWrite) else write.order.type
         problem = write_problem(submit)
         ownership = self._ownership
@@ -335,15 +329,13 @@ class Gateway:
         cid = write.client_order_id
         if outcome.usage is not None:
             self._budget = RateBudget(outcome.usage, self._clock())
-        bound = log.bind(
-            module=write.module, symbol=write.symbol, kind=write.kind.value, leg=write.leg
-        )
+        bound = _write_log(write)
         if isinstance(outcome, Unknown):
             entry = self._inflight[cid]
             now = self._clock()
             self._inflight[cid] = replace(entry, unknown=True, lookup_at=now + _LOOKUP_FIRST_S)
             self._record(write, OrderOutcome.UNKNOWN)
-            bound.warning("exit_gateway.unknown", client_order_id=cid, reason=outcome.reason)
+            bound.warning("exit_gateway.unknown", reason=outcome.reason)
             return
         if isinstance(outcome, Rejected) and self._resend(submit, outcome):
             return
@@ -351,7 +343,7 @@ class Gateway:
             # The id is open on the exchange already: read it and adopt it, never a new one.
             entry = self._inflight[cid]
             self._inflight[cid] = replace(entry, unknown=True, lookup_at=self._clock())
-            bound.info("exit_gateway.duplicate_id", client_order_id=cid)
+            bound.info("exit_gateway.duplicate_id")
             return
         self._inflight.pop(cid, None)
         self._clock_resends.pop(cid, None)
@@ -391,13 +383,7 @@ class Gateway:
     def _answer(self, submit: Submit, outcome: WriteOutcome) -> None:
         write = submit.write
         cid = write.client_order_id
-        bound = log.bind(
-            module=write.module,
-            symbol=write.symbol,
-            kind=write.kind.value,
-            leg=write.leg,
-            client_order_id=cid,
-        )
+        bound = _write_log(write)
         if isinstance(outcome, Accepted):
             self._record(write, OrderOutcome.ACCEPTED)
             if isinstance(write, PlaceWrite):
@@ -484,6 +470,18 @@ class Gateway:
             wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
             self._inflight[cid] = replace(entry, lookup_at=now + wait)
         self._dispatch()
+
+
+def _write_log(write: PlaceWrite | CancelWrite) -> structlog.typing.FilteringBoundLogger:
+    """The gateway's logger for one write: every line about it names the same five things."""
+    bound: structlog.typing.FilteringBoundLogger = log.bind(
+        module=write.module,
+        symbol=write.symbol,
+        kind=write.kind.value,
+        leg=write.leg,
+        client_order_id=write.client_order_id,
+    )
+    return bound
 
 
 async def _write_submit_lines(
