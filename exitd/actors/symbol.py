@@ -237,7 +237,7 @@ class SymbolActor:
         else:
             if saved is not None:
                 saved = dataclasses.replace(saved, next_seq=max(saved.next_seq, first_seq))
-            decision = resume(plan, saved, resting, abs(position.amount), tick, first_seq)
+            decision = resume(plan, saved, resting, abs(position.amount), tick, first_seq=first_seq)
         self._log.info(
             "plan.adopted",
             side=plan.side.name,

@@ -93,6 +93,7 @@ def resume(
     resting: Sequence[OrderIntent],
     qty: Decimal,
     tick: Tick,
+    *,
     first_seq: int = 1,
 ) -> Decision:
     """Rebuild a plan after a restart, live: `qty` is the position's size now, `resting` the
