@@ -165,9 +165,13 @@ class SymbolActor:
         await self._start()
         self._ctx.activity.notify()
         while not self.done:
+            batch: list[SymbolMessage] = []
+            # Only the wait is timed: a batch is handled to its end, however long its
+            # lookups and writes take (cut off, its requests would never be sent).
             with self._ctx.move_on_after(self._wait_s()):
-                first = await self.mailbox.receive.receive()
-                await self._handle(self.mailbox.drain(first))
+                batch = self.mailbox.drain(await self.mailbox.receive.receive())
+            if batch:
+                await self._handle(batch)
                 continue
             if self._held:  # the tick of their moment never came: use the latest price
                 await self._release_held()
