@@ -755,6 +755,31 @@ def _label(cid: str) -> str:
     return f"TP{ref.tp_number}" if ref.leg is Leg.TAKE_PROFIT else ref.leg.value
 
 
+def test_a_lookup_outlasting_the_wait_is_finished() -> None:
+    """The actor's timed wait covers waiting for a message only: a batch whose handling
+    outlasts it (here a lookup by client id, after two reconciliations missed a take-profit)
+    is finished, not cancelled half-way with its outcome lost."""
+    machine = SymbolMachine()
+    try:
+        machine.fake.set_position(SYMBOL, D(1), D(100))
+        machine.step(machine._start_actor)
+        while machine.fake.pending:
+            machine.step(lambda: machine.fake.deliver(0))
+        tp1 = next(o for o in machine._open_orders() if _label(o.client_order_id) == "TP1")
+        machine.fake.cancel_by_hand(tp1.client_order_id, conditional=False)
+        machine.reconcile()
+        machine.stream.clear()  # the cancel's event is lost
+        machine.reconcile()
+        lookups = [c for c in machine.fake.pending if c.method is Method.QUERY]
+        assert [c.client_order_id for c in lookups] == [tp1.client_order_id]
+        machine.advance(2000)  # the actor's wait runs out while the lookup is on its way
+        machine.step(lambda: machine.fake.deliver(machine.fake.pending.index(lookups[0])))
+        places = [c.client_order_id for c in machine.fake.pending if c.method is Method.PLACE]
+        assert [_label(cid) for cid in places] == ["TP1"], places
+    finally:
+        machine.teardown()
+
+
 SymbolMachine.TestCase.settings = settings(
     max_examples=400,
     stateful_step_count=50,
