@@ -10,9 +10,10 @@ order), changes the position by hand (add, reduce, flip, close), reconciles, let
 time pass, crashes the symbol actor (the supervisor runs it again, or a fresh one starts) and
 restarts the daemon (gateway and actor fresh; exchange and snapshots kept).
 
-symbol_harness.py runs it deterministically on simulated time, so a failure shrinks. The per-step invariants are I1, I2,
-I5 and I8 (where the engine could know the position); `settle` heals everything, runs until
-quiet, and checks Q1, Q3, Q4, I4, I8 and that the gateway's in-flight table is empty.
+symbol_harness.py runs it deterministically on simulated time, so a failure shrinks. The
+per-step invariants are I1, I2, I5 and I8 (where the engine could know the position);
+`settle` heals everything, runs until quiet, and checks Q1, Q3, Q4, I4, I8 and that the
+gateway's in-flight table is empty.
 """
 
 from __future__ import annotations
