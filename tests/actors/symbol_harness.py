@@ -141,14 +141,14 @@ class SymbolHarness(RuleBasedStateMachine):
         self.trade_ids = 0
         self.seen: dict[int, tuple[OrderState, Decimal]] = {}  # the book as last published
         self.seen_position = (D(0), D(0))
-        self.calls_seen = 0
         self.actor_lookups: list[int] = []  # indexes in fake.calls of the actor's own queries
         self.plan_of: dict[str, PlanKey] = {}  # client id -> the adoption that issued it
         self.last_key: PlanKey | None = None
         # Counts of created orders when the position was flat or a working stop executed:
         # "never loosen" starts afresh there, as in the engine's state machine.
         self.fresh_from: set[int] = set()
-        self.views_at_send: dict[int, tuple[Decimal, Decimal | None]] = {}
+        # client id -> (the exchange's size, the engine's) when the engine issued it
+        self.sizes_at_issue: dict[str, tuple[Decimal, Decimal]] = {}
         self.actor: SymbolActor | None = None
         self.actor_task: Running | None = None
         self.gateway_task: Running | None = None
@@ -311,15 +311,12 @@ class SymbolHarness(RuleBasedStateMachine):
             key = plan_key(each)
             for order in each.orders:
                 cid = order.intent.client_order_id
+                if cid not in self.plan_of:
+                    self.sizes_at_issue[cid] = (abs(self.fake.position(SYMBOL)), each.qty)
                 # Inherited in the step that issued it: the adoption before this one's.
                 issuer = self.last_key if cid in each.inherited else key
                 self.plan_of.setdefault(cid, issuer or key)
             self.last_key = key
-        held = self.fake.position(SYMBOL)
-        engine_qty = None if state is None else state.qty
-        for i in range(self.calls_seen, len(self.fake.calls)):
-            self.views_at_send[i] = (abs(held), engine_qty)
-        self.calls_seen = len(self.fake.calls)
 
     # --- the exchange's events ------------------------------------------------------------------
 

@@ -283,18 +283,17 @@ class SymbolMachine(SymbolHarness):
         )
 
     def _check_take_profit_sum(self, call: object) -> None:
-        """I8 where the engine could know: a take-profit the exchange took, sent while the
+        """I8 where the engine could know: a take-profit the exchange took, issued while the
         engine's size was the exchange's and the position has not shrunk since, fits in it
         with the others the engine tracks (not with a dead process's landing late, which it
         cancels when it hears of them)."""
-        index = self.fake.calls.index(call)  # type: ignore[arg-type]
         order = getattr(call, "order", None)
         state = self.actor.state if self.actor is not None and self._actor_live() else None
-        if order is None or order.type != "LIMIT" or index not in self.views_at_send:
+        if order is None or order.type != "LIMIT" or not state:
             return
         held = self.fake.position(SYMBOL)
-        exchange_qty, engine_qty = self.views_at_send[index]
-        if held == 0 or engine_qty != exchange_qty or abs(held) != exchange_qty or not state:
+        sizes = self.sizes_at_issue.get(order.client_order_id)
+        if sizes is None or held == 0 or not sizes[0] == sizes[1] == abs(held):
             return
         tracked = {o.intent.client_order_id for o in state.orders}
         if order.client_order_id not in tracked:
