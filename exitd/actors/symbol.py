@@ -61,7 +61,6 @@ from exitd.engine import (
     SymbolFilters,
     Tick,
     Timer,
-    TrackedOrder,
     adopt,
     build_plan,
     decide,
@@ -365,8 +364,11 @@ class SymbolActor:
             if key in self._trades:
                 return []  # a duplicate delivery: fills count once (RELIABILITY I11)
             self._trades.append(key)
-        if update.last_fill_qty > 0 and self._fills_counted(order):
-            return []  # reconciliation counted it already: the exchange's total says so
+        counted = self._counted(order)
+        if update.last_fill_qty > 0 and counted is not None:
+            # What reconciliation counted already (the exchange's total says so) counts once.
+            fresh = max(min(update.last_fill_qty, order.filled_qty - counted), Decimal(0))
+            update = dataclasses.replace(update, last_fill_qty=fresh)
         if update.last_fill_qty > 0:
             self._log.info(
                 "exit.filled" if is_own(order.client_order_id) else "order.filled",
@@ -380,14 +382,21 @@ class SymbolActor:
         await self._route(update_events(update), events)
         return events
 
-    def _fills_counted(self, order: OrderView) -> bool:
-        """The engine has counted every fill of `order` up to its cumulative filled qty."""
+    def _counted(self, order: OrderView) -> Decimal | None:
+        """How much of `order` the engine counts as filled, held fills included, in the
+        exchange's cumulative terms (a resumed order's intent is what was open when it was
+        adopted); None for an order it does not track or one with no quantity."""
         cid = order.client_order_id
         tracked = next(
             (t for s in (self.state, *self._retiring) if s and (t := s.order(cid))), None
         )
-        counted = None if tracked is None else _counted(order, tracked)
-        return counted is not None and order.filled_qty <= counted
+        if tracked is None or order.quantity is None or tracked.intent.quantity is None:
+            return None
+        held = sum(
+            (e.qty for e in self._held if isinstance(e, Fill) and e.client_order_id == cid),
+            Decimal(0),
+        )
+        return order.quantity - tracked.intent.quantity + tracked.filled_qty + held
 
     def _landed_late(self, client_order_id: str) -> bool:
         """An own order this plan does not track whose id an earlier run issued."""
@@ -517,8 +526,7 @@ class SymbolActor:
                 reason="a foreign exit order on a symbol the exit brain owns",
             )
         for order in exchange.orders:  # partly filled with the fill's event lost
-            tracked = state.order(order.client_order_id)
-            counted = None if tracked is None else _counted(order, tracked)
+            counted = self._counted(order)
             if counted is not None and order.filled_qty > counted:
                 missed = order.filled_qty - counted
                 mark = self._last_mark.price if self._last_mark is not None else Decimal(0)
@@ -638,11 +646,3 @@ class SymbolActor:
             self._log.error("plan.refused", reason=planned)
             return None
         return planned
-
-
-def _counted(order: OrderView, tracked: TrackedOrder) -> Decimal | None:
-    """How much of `order` the engine counts as filled, in the exchange's cumulative terms: a
-    resumed order's intent is what was still open when it was adopted. None: no quantity."""
-    if order.quantity is None or tracked.intent.quantity is None:
-        return None
-    return order.quantity - tracked.intent.quantity + tracked.filled_qty
