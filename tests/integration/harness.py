@@ -20,8 +20,9 @@ from typing import Any
 
 import anyio
 
+from exitd.actors.reconcile_view import is_own
 from exitd.daemon import Daemon, run_daemon
-from exitd.engine import OrderStatus, parse_client_order_id
+from exitd.engine import OrderStatus
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops.config import Config, parse_config
 from tests.exchange.sim.server_harness import API_KEY, API_SECRET, Answer, Client, running
@@ -102,7 +103,7 @@ class Live:
         """Client ids of the exit brain's orders resting on the simulator for `symbol`."""
         account = self.sim.account
         orders = [*account.open_orders(symbol), *account.open_algo_orders(symbol)]
-        return {o.client_order_id for o in orders if _own(o.client_order_id)}
+        return {o.client_order_id for o in orders if is_own(o.client_order_id)}
 
     def agrees(self, symbol: str) -> bool:
         """The daemon's view of `symbol` is the simulator's (RELIABILITY.md Q4)."""
@@ -132,11 +133,6 @@ class Live:
         with anyio.fail_after(timeout_s):
             while not self.agrees(symbol):
                 await self.daemon.activity.wait()
-
-
-def _own(client_order_id: str) -> bool:
-    ref = parse_client_order_id(client_order_id)
-    return ref is not None and ref.module_code == "eb"
 
 
 @asynccontextmanager

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
-from exitd.engine import Leg, OrderSide, parse_client_order_id
+from exitd.actors.reconcile_view import is_own, leg_label
+from exitd.engine import Leg, OrderSide
 from exitd.exchange.sim.ledger import Ledger, LedgerOrder
 
 
@@ -16,17 +17,13 @@ def own_orders(ledger: Ledger, symbol: str) -> list[LedgerOrder]:
         for o in ledger.orders
         if o.symbol == symbol
         and o.parent_algo_id is None
-        and (ref := parse_client_order_id(o.client_order_id)) is not None
-        and ref.module_code == "eb"
+        and is_own(o.client_order_id)
     ]
 
 
 def leg_of_id(client_order_id: str) -> str | None:
     """The exit brain's leg an id names (TP1, HARD_SL, …), or None for anyone else's."""
-    ref = parse_client_order_id(client_order_id)
-    if ref is None or ref.module_code != "eb" or ref.leg is None:
-        return None
-    return f"TP{ref.tp_number}" if ref.leg is Leg.TAKE_PROFIT else ref.leg.value
+    return leg_label(client_order_id) if is_own(client_order_id) else None
 
 
 def leg_of(order: LedgerOrder) -> str:
