@@ -24,7 +24,7 @@ from exitd.actors.messages import (
     SymbolMessage,
 )
 from exitd.actors.reconcile_view import is_own
-from exitd.actors.runtime import Mailbox, Supervisor
+from exitd.actors.runtime import Mailbox, StreamEnded, Supervisor
 from exitd.actors.symbol import SymbolActor, SymbolContext
 from exitd.engine import SymbolFilters
 from exitd.exchange.port import (
@@ -90,7 +90,9 @@ class Account:
                     self._on_order(event)
                 else:
                     self._on_position(event)
-            tasks.cancel_scope.cancel()
+            # The stream reconnects by itself forever; its end is a fault: the supervisor
+            # restarts this actor, which reconciles first.
+            raise StreamEnded("the user-data stream ended")
 
     async def _periodic(self) -> None:
         while True:

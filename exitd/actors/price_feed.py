@@ -14,6 +14,7 @@ from collections.abc import Callable
 import anyio
 import structlog
 
+from exitd.actors.runtime import StreamEnded
 from exitd.exchange.port import MarketStream, MarkPrice, StreamReset, StreamStale
 
 log = structlog.get_logger("exitd.price_feed")
@@ -50,7 +51,9 @@ class PriceFeed:
                 else:
                     assert isinstance(event, StreamReset)
                     log.info("price_feed.reconnected", reason=event.reason)
-            tasks.cancel_scope.cancel()
+            # The stream reconnects by itself forever; its end is a fault the supervisor
+            # answers with a restart (which subscribes everything again).
+            raise StreamEnded("the market stream ended")
 
     async def _follow_wishes(self) -> None:
         while True:

@@ -74,6 +74,10 @@ class Pulse:
         await self._event.wait()
 
 
+class StreamEnded(RuntimeError):
+    """A stream that should run forever stopped: a crash, for the supervisor to restart."""
+
+
 class CrashLoop(RuntimeError):
     """A child crashed too often: the daemon must exit and let systemd restart it."""
 
