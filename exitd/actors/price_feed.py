@@ -35,9 +35,9 @@ class PriceFeed:
         self._wish.set()
 
     async def run(self, incarnation: int) -> None:
-        if incarnation:
-            wanted, self._subscribed = self._subscribed, frozenset()
-            await self._follow(wanted)
+        if incarnation:  # after a crash: everything wanted, whatever the last life managed
+            self._subscribed = frozenset()
+            await self._follow(self._wanted)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._follow_wishes)
             async for event in self._stream.events():

@@ -1,21 +1,19 @@
-"""The price feed against the simulator: every wished symbol is followed, however many wishes
-come at once (the account actor sends one per symbol actor it starts)."""
+"""The price feed hands each mark to its symbol, and a market stream that ends is a crash the
+supervisor restarts, subscribing everything again, never a quiet stop."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal as D
 
 import anyio
 import pytest
 
 from exitd.actors.price_feed import PriceFeed
-from exitd.exchange.binance import BinanceExchange
-from exitd.exchange.port import MarkPrice
-from tests.exchange.sim.server_harness import API_KEY, API_SECRET, running
+from exitd.actors.runtime import RestartPolicy, Supervisor
+from exitd.exchange.port import MarketEvent, MarkPrice
 
 pytestmark = pytest.mark.anyio
-
-SYMBOLS = 200
 
 
 @pytest.fixture
@@ -23,32 +21,42 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def test_a_burst_of_wishes_follows_the_newest_whole() -> None:
-    async with running(synthetic_symbols=SYMBOLS) as (sim, _):
-        symbols = [s for s in sim.symbols if s.startswith("SYN")]
-        seen: set[str] = set()
-        news = anyio.Event()
+class EndingStream:
+    """A market stream that gives one mark per connection, then ends."""
 
-        def route(mark: MarkPrice) -> None:
-            nonlocal news
-            seen.add(mark.symbol)
-            news.set()
-            news = anyio.Event()
+    def __init__(self) -> None:
+        self.subscribed: list[tuple[str, ...]] = []
+        self.connections = 0
 
-        exchange = BinanceExchange(sim.rest_url, sim.ws_url, API_KEY, API_SECRET)
-        try:
-            async with anyio.create_task_group() as tasks:
-                feed = PriceFeed(exchange.market_stream(), route)
-                for count in range(1, SYMBOLS + 1):  # one actor after another, no pause
-                    feed.want(frozenset(symbols[:count]))
-                tasks.start_soon(feed.run, 0)
-                with anyio.fail_after(10):
-                    while seen != set(symbols):
-                        for symbol in symbols:  # again until every subscription has landed
-                            sim.push_price(symbol, Decimal("10.0000"), sim.clock())
-                        with anyio.move_on_after(0.1):
-                            await news.wait()
-                assert feed.ticks >= SYMBOLS
-                tasks.cancel_scope.cancel()
-        finally:
-            await exchange.aclose()
+    async def subscribe(self, symbols: Sequence[str]) -> None:
+        self.subscribed.append(tuple(symbols))
+
+    async def unsubscribe(self, symbols: Sequence[str]) -> None:
+        raise AssertionError(f"nothing should be unsubscribed: {symbols}")
+
+    async def events(self) -> AsyncIterator[MarketEvent]:
+        self.connections += 1
+        yield MarkPrice("BTCUSDT", D(self.connections), self.connections)
+
+
+async def test_an_ended_market_stream_is_restarted_and_subscribed_again() -> None:
+    stream = EndingStream()
+    marks: list[MarkPrice] = []
+    second = anyio.Event()
+
+    def route(mark: MarkPrice) -> None:
+        marks.append(mark)
+        if len(marks) == 2:
+            second.set()
+
+    feed = PriceFeed(stream, route)
+    feed.want(frozenset({"BTCUSDT"}))
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            supervisor = Supervisor(tasks, RestartPolicy(intensity=5, period_s=60))
+            supervisor.start("price_feed", feed.run)
+            await second.wait()
+            tasks.cancel_scope.cancel()
+    assert [m.price for m in marks] == [D(1), D(2)]
+    assert supervisor.restarts["price_feed"] >= 1
+    assert ("BTCUSDT",) in stream.subscribed
