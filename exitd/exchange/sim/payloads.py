@@ -1,7 +1,7 @@
 """REST answer bodies of the simulator, shaped exactly as Binance sends them.
 
 Field names, and which values are JSON strings and which numbers, follow binance-usdm.md §12
-and the payload fixtures (../shared/fixtures/payloads): prices and quantities are strings at
+and the payload fixtures (tests/fixtures/payloads): prices and quantities are strings at
 the symbol's precision, ids and times are numbers, flags are booleans. Where two sources
 disagree on the key set (the new-order answer lost `avgPrice`/`cumQuote` in the 2026-07 SDK
 spec; the query answer has `time` but no `cumQty`) we send what live recordings show: new and
