@@ -48,8 +48,11 @@ def save(figure: Figure, path: str | Path, title: str) -> Path:
     """PNG, or an HTML page holding the figure as SVG when the name ends in .html."""
     target = Path(path)
     if target.suffix.lower() in (".html", ".htm"):
+        from matplotlib import rc_context  # noqa: PLC0415
+
         svg = io.StringIO()
-        figure.savefig(svg, format="svg", bbox_inches="tight")
+        with rc_context({"svg.fonttype": "none"}):  # text as text: searchable, selectable
+            figure.savefig(svg, format="svg", bbox_inches="tight")
         target.write_text(_page(title, svg.getvalue()), encoding="utf-8")
     else:
         figure.savefig(target, format="png", bbox_inches="tight")
