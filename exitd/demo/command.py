@@ -191,9 +191,10 @@ def _report(
         profile = adoptions[0].profile if adoptions else "unknown"
         _picture(run, profile, plot, start_ms, speed, out=out)
     if not run.flat:
+        why = "the daemon was stopped" if run.interrupted else "the prices ended"
         err.write(
             f"exitd demo: the position was not closed: {run.open_qty} {run.symbol} still open "
-            "when the prices ended\n"
+            f"when {why}\n"
         )
         return EXIT_NOT_FLAT
     return 0
@@ -213,8 +214,8 @@ def _summary(run: DemoRun) -> list[str]:
         f"  orders by module:  {modules}",
         f"  orders by kind:    {kinds}",
         f"  orders by outcome: {outcomes}",
-        f"  position:          {state}; realised P&L {realised:+.2f} USDT, fees "
-        f"{fees:.2f} USDT, net {realised - fees:+.2f} USDT",
+        f"  position:          {state}; realised P&L {realised:+.2f} USDT, "
+        f"fees (entry and exits) {fees:.2f} USDT, net {realised - fees:+.2f} USDT",
     ]
 
 
@@ -227,7 +228,7 @@ def _picture(
     try:
         written = write_exit_picture(picture, plot)
     except PlotUnavailable as error:
-        out.write(f"picture: none ({error})\n")
+        out.write(f"picture:           none ({error})\n")
         return
     out.write(f"picture:           {written}\n")
 

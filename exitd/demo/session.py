@@ -43,6 +43,7 @@ class DemoRun:
     prices: list[tuple[int, Decimal]]
     flat: bool
     open_qty: Decimal
+    interrupted: bool  # the daemon stopped (SIGINT, SIGTERM) before the position was closed
 
 
 class _TracedSim(SimExchange):
@@ -68,29 +69,37 @@ async def run_demo(
     try:
         config = config_for(sim.rest_url, sim.ws_url)
         environ = {KEY_VARIABLE: api_key, SECRET_VARIABLE: api_secret}
-        flat, metrics = await _session(sim, config, environ, speed, timeout_s)
+        flat, interrupted, metrics = await _session(sim, config, environ, speed, timeout_s)
     finally:
         await sim.stop()
-    return DemoRun(SYMBOL, sim.account.ledger, metrics, trace.points(), flat, _held(sim).copy_abs())
+    return DemoRun(
+        SYMBOL,
+        sim.account.ledger,
+        metrics,
+        trace.points(),
+        flat,
+        _held(sim).copy_abs(),
+        interrupted,
+    )
 
 
 async def _session(
     sim: SimExchange, config: Config, environ: Mapping[str, str], speed: float, timeout_s: float
-) -> tuple[bool, OrderMetrics]:
-    started, prices_done = anyio.Event(), anyio.Event()
+) -> tuple[bool, bool, OrderMetrics]:
+    started, prices_done, daemon_ended = anyio.Event(), anyio.Event(), anyio.Event()
     daemons: list[Daemon] = []
     flat = False
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_daemon, config, environ, started, daemons, tasks.cancel_scope)
+        tasks.start_soon(_daemon, config, environ, started, daemons, daemon_ended)
         with anyio.fail_after(_STARTUP_S):
             await started.wait()
             await daemons[0].account.reconciled.wait()
         source, symbol = price_source(None, None, speed, sim)
         tasks.start_soon(_prices, sim, source, symbol, prices_done)
         with anyio.move_on_after(timeout_s):
-            flat = await _until_flat(sim, prices_done)
+            flat = await _until_flat(sim, prices_done, daemon_ended)
         tasks.cancel_scope.cancel()
-    return flat, daemons[0].gateway.metrics
+    return flat, daemon_ended.is_set() and not flat, daemons[0].gateway.metrics
 
 
 async def _daemon(
@@ -98,11 +107,11 @@ async def _daemon(
     environ: Mapping[str, str],
     started: anyio.Event,
     daemons: list[Daemon],
-    scope: anyio.CancelScope,
+    ended: anyio.Event,
 ) -> None:
     """The daemon's tree; a SIGINT stops it, and with it the demo."""
     await run_daemon(config, environ, started=started, on_start=daemons)
-    scope.cancel()
+    ended.set()
 
 
 async def _prices(sim: SimExchange, source: PriceSource, symbol: str, done: anyio.Event) -> None:
@@ -110,10 +119,14 @@ async def _prices(sim: SimExchange, source: PriceSource, symbol: str, done: anyi
     done.set()
 
 
-async def _until_flat(sim: SimExchange, prices_done: anyio.Event) -> bool:
+async def _until_flat(
+    sim: SimExchange, prices_done: anyio.Event, daemon_ended: anyio.Event
+) -> bool:
     """True once the position opened and closed and no exit order of ours rests; False
-    when the prices ended first and the last of them brought no close."""
+    when the daemon stopped, or the prices ended and the last of them brought no close."""
     while not _closed(sim):
+        if daemon_ended.is_set():
+            return False
         if prices_done.is_set():
             with anyio.move_on_after(_AFTER_PRICES_S):
                 while not _closed(sim):
