@@ -34,6 +34,7 @@ from exitd.exchange.sim.server import wall_clock_ms
 from exitd.ops.config import Config, ConfigError, load_config, parse_config
 from exitd.ops.logs import configure_logging
 from exitd.pictures import ExitPicture, PlotUnavailable, require_matplotlib, write_exit_picture
+from exitd.replay.report import moving_legs
 
 EXIT_NOT_FLAT, EXIT_USAGE = 1, 2
 _TIMEOUT_S = 120.0  # far beyond the ~10 s the bundled path takes at 50x
@@ -162,6 +163,13 @@ def _tap(
     return event
 
 
+def _moving_legs(config: Config, profile_name: str) -> str:
+    """The profile's breakeven, trail and time limit, on a line of their own."""
+    profile = config.profiles.get(profile_name)
+    legs = [] if profile is None else moving_legs(profile)
+    return "\n" + " | ".join(legs) if legs else ""
+
+
 def _plain(text: object) -> str:
     """63943.90000000 as 63943.9: the log's exact number, without the padding."""
     try:
@@ -248,7 +256,8 @@ def _exit_picture(run: DemoRun, profile: str, start_ms: int, speed: float) -> Ex
         title=f"exitd demo: {run.symbol} {'long' if sign > 0 else 'short'} {abs(entry.amount)}, "
         f"profile {profile}",
         subtitle=f"entry {entry.entry_price} · {len(fills)} exits · P&L {realised:+.2f} USDT "
-        f"({'flat' if run.flat else 'still open'}) · prices replayed at {speed:g}x",
+        f"({'flat' if run.flat else 'still open'}) · prices replayed at {speed:g}x"
+        + _moving_legs(run.config, profile),
         prices=run.prices,
         entry_time_ms=start_ms,
         entry_price=entry.entry_price,

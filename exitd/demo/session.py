@@ -37,6 +37,7 @@ _LOOK_EVERY_S = 0.05
 class DemoRun:
     """What the run left behind: the exchange's record and the daemon's order counts."""
 
+    config: Config
     symbol: str
     ledger: Ledger
     metrics: OrderMetrics
@@ -73,6 +74,7 @@ async def run_demo(
     finally:
         await sim.stop()
     return DemoRun(
+        config,
         SYMBOL,
         sim.account.ledger,
         metrics,

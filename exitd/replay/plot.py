@@ -35,7 +35,8 @@ def write_replay_picture(
         f"profile {plan.profile_name}",
         subtitle=f"entry {report.plain(plan.entry_price)} at "
         f"{entry_at:%Y-%m-%d %H:%M:%S} UTC · {len(fills)} exits · "
-        f"P&L {summary.pnl:+.2f} {quote} ({state})",
+        f"P&L {summary.pnl:+.2f} {quote} ({state})"
+        + _second_line(report.moving_legs(plan.profile)),
         prices=trace.points(),
         entry_time_ms=summary.entry_time_ms,
         entry_price=plan.entry_price,
@@ -46,3 +47,7 @@ def write_replay_picture(
         quote=quote,
     )
     return write_exit_picture(picture, path)
+
+
+def _second_line(legs: list[str]) -> str:
+    return "\n" + " | ".join(legs) if legs else ""
