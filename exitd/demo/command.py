@@ -109,6 +109,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
             out.flush()
             config_for = partial(_config, Path(state), user)
             result = anyio.run(run_demo, config_for, args.speed, _TIMEOUT_S)
+    except TimeoutError:
+        err.write("exitd demo: the daemon did not start in time (--verbose shows why)\n")
+        return EXIT_NOT_FLAT
+    except KeyboardInterrupt:
+        err.write("exitd demo: interrupted before the daemon had started\n")
+        return EXIT_NOT_FLAT
     finally:
         structlog.configure(**saved_logging)
     return _report(result, adoptions, plot, args.speed, out=out, err=err)

@@ -85,3 +85,17 @@ def test_demo_asked_for_a_picture_without_matplotlib_says_how_to_get_it(
 def test_demo_refuses_a_speed_it_cannot_run_at(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--speed", "0"]) == 2
     assert "--speed 0: allowed: more than 0" in capsys.readouterr().err
+
+
+def test_demo_with_a_broken_config_says_what_is_wrong(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "mine.toml"
+    config.write_text("[profiles.demo]\nhard_sl_pct = -1\n")
+    assert main(["demo", "--config", str(config), "--no-plot"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"exitd demo: {config}: profiles.demo.hard_sl_pct = -1: "
+        "allowed: a percentage above 0 and below 100\n"
+    )
