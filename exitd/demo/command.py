@@ -21,7 +21,13 @@ import anyio
 import structlog
 
 from exitd.demo.options import DEFAULT_PLOT
-from exitd.demo.session import KEY_VARIABLE, SECRET_VARIABLE, DemoRun, run_demo
+from exitd.demo.session import (
+    KEY_VARIABLE,
+    SECRET_VARIABLE,
+    DaemonDidNotStart,
+    DemoRun,
+    run_demo,
+)
 from exitd.demo.timeline import (
     Adoption,
     exit_fills,
@@ -109,8 +115,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
             out.flush()
             config_for = partial(_config, Path(state), user)
             result = anyio.run(run_demo, config_for, args.speed, _TIMEOUT_S)
-    except TimeoutError:
-        err.write("exitd demo: the daemon did not start in time (--verbose shows why)\n")
+    except DaemonDidNotStart as error:
+        err.write(f"exitd demo: {error} (--verbose shows why)\n")
         return EXIT_NOT_FLAT
     except KeyboardInterrupt:
         err.write("exitd demo: interrupted before the daemon had started\n")

@@ -47,6 +47,10 @@ class DemoRun:
     interrupted: bool  # the daemon stopped (SIGINT, SIGTERM) before the position was closed
 
 
+class DaemonDidNotStart(Exception):
+    """The daemon was not up and reconciled in time: nothing was opened."""
+
+
 class _TracedSim(SimExchange):
     """The simulator, keeping every trade price it is sent for the picture."""
 
@@ -93,14 +97,18 @@ async def _session(
     flat = False
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_daemon, config, environ, started, daemons, daemon_ended)
-        with anyio.fail_after(_STARTUP_S):
+        with anyio.move_on_after(_STARTUP_S):
             await started.wait()
             await daemons[0].account.reconciled.wait()
-        source, symbol = price_source(None, None, speed, sim)
-        tasks.start_soon(_prices, sim, source, symbol, prices_done)
-        with anyio.move_on_after(timeout_s):
-            flat = await _until_flat(sim, prices_done, daemon_ended)
+        up = bool(daemons) and daemons[0].account.reconciled.is_set()
+        if up:
+            source, symbol = price_source(None, None, speed, sim)
+            tasks.start_soon(_prices, sim, source, symbol, prices_done)
+            with anyio.move_on_after(timeout_s):
+                flat = await _until_flat(sim, prices_done, daemon_ended)
         tasks.cancel_scope.cancel()
+    if not up:
+        raise DaemonDidNotStart(f"the daemon did not start within {_STARTUP_S:g} s")
     return flat, daemon_ended.is_set() and not flat, daemons[0].gateway.metrics
 
 
