@@ -39,7 +39,7 @@ from exitd.demo.timeline import (
 from exitd.exchange.sim.server import wall_clock_ms
 from exitd.ops.config import Config, ConfigError, load_config, parse_config
 from exitd.ops.logs import configure_logging
-from exitd.pictures import ExitPicture, PlotUnavailable, require_matplotlib, write_exit_picture
+from exitd.pictures import ExitPicture, PictureError, check_target, write_exit_picture
 from exitd.replay.report import moving_legs
 
 EXIT_NOT_FLAT, EXIT_USAGE = 1, 2
@@ -92,8 +92,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
     plot = None if args.no_plot else (args.plot or DEFAULT_PLOT)
     if args.plot:
         try:
-            require_matplotlib()
-        except PlotUnavailable as error:
+            check_target(args.plot)
+        except PictureError as error:
             err.write(f"exitd demo: {error}\n")
             return EXIT_USAGE
     try:
@@ -247,7 +247,7 @@ def _picture(
         return
     try:
         written = write_exit_picture(picture, plot)
-    except PlotUnavailable as error:
+    except PictureError as error:
         out.write(f"picture:           none ({error})\n")
         return
     out.write(f"picture:           {written}\n")

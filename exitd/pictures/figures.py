@@ -23,7 +23,14 @@ INSTALL_HINT = "pictures need matplotlib: pip install 'exitd[plot]'"
 MAX_BUCKETS = 2000
 
 
-class PlotUnavailable(Exception):
+_HTML = (".html", ".htm")
+
+
+class PictureError(Exception):
+    """A picture cannot be drawn or written; the message says why, for the user."""
+
+
+class PlotUnavailable(PictureError):
     """matplotlib is not installed; the message says how to get it."""
 
 
@@ -33,6 +40,16 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401, PLC0415
     except ImportError as error:
         raise PlotUnavailable(INSTALL_HINT) from error
+
+
+def check_target(path: str | Path) -> None:
+    """Refuse, before any work, a picture that could not be drawn or written at `path`."""
+    target = Path(path)
+    if target.suffix.lower() not in (".png", *_HTML):
+        raise PictureError(f"{target}: a picture is a .png or an .html file")
+    if not target.parent.is_dir():
+        raise PictureError(f"{target}: no such directory {target.parent}")
+    require_matplotlib()
 
 
 def new_figure(width_in: float = 14, height_in: float = 7.5) -> Figure:
@@ -47,15 +64,18 @@ def new_figure(width_in: float = 14, height_in: float = 7.5) -> Figure:
 def save(figure: Figure, path: str | Path, title: str) -> Path:
     """PNG, or an HTML page holding the figure as SVG when the name ends in .html."""
     target = Path(path)
-    if target.suffix.lower() in (".html", ".htm"):
-        from matplotlib import rc_context  # noqa: PLC0415
+    try:
+        if target.suffix.lower() in _HTML:
+            from matplotlib import rc_context  # noqa: PLC0415
 
-        svg = io.StringIO()
-        with rc_context({"svg.fonttype": "none"}):  # text as text: searchable, selectable
-            figure.savefig(svg, format="svg", bbox_inches="tight")
-        target.write_text(_page(title, svg.getvalue()), encoding="utf-8")
-    else:
-        figure.savefig(target, format="png", bbox_inches="tight")
+            svg = io.StringIO()
+            with rc_context({"svg.fonttype": "none"}):  # text as text: searchable, selectable
+                figure.savefig(svg, format="svg", bbox_inches="tight")
+            target.write_text(_page(title, svg.getvalue()), encoding="utf-8")
+        else:
+            figure.savefig(target, format="png", bbox_inches="tight")
+    except OSError as error:
+        raise PictureError(f"{target}: cannot write it: {error.strerror or error}") from None
     return target
 
 

@@ -31,7 +31,7 @@ from exitd.engine import (
 )
 from exitd.numbers import NumberError, parse_decimal, parse_int
 from exitd.ops.config import ConfigError, load_config
-from exitd.pictures import PlotUnavailable, PriceTrace, require_matplotlib
+from exitd.pictures import PictureError, PriceTrace, check_target
 from exitd.price_files import PriceFile, PriceFileError, PriceFormat, open_price_file
 from exitd.replay import report
 from exitd.replay.plot import traced, write_replay_picture
@@ -150,7 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
     try:
         return _replay(args, out, err, environ)
-    except (UsageError, PriceFileError, PlanRefused, PlotUnavailable) as error:
+    except (UsageError, PriceFileError, PlanRefused, PictureError) as error:
         err.write(f"exitd replay: {error}\n")
         return EXIT_USAGE
     except ConfigError as error:
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
 
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
     if args.plot:
-        require_matplotlib()
+        check_target(args.plot)
     profile, profile_name = _profile(args, environ)
     price_file = open_price_file(args.prices, PriceFormat(args.format) if args.format else None)
     ticks = iter(price_file)

@@ -103,3 +103,22 @@ def test_without_matplotlib_the_command_says_how_to_get_it(
     assert "pip install 'exitd[plot]'" in err
     assert out == ""  # refused before replaying anything
     assert not picture.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("exit.jpg", "a picture is a .png or an .html file"),
+        ("missing/exit.png", "no such directory"),
+    ],
+)
+def test_a_picture_that_cannot_be_written_is_refused_before_the_replay(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, problem: str
+) -> None:
+    target = tmp_path / name
+    assert replay(path_file(tmp_path, *TRAIL_PATH), "--plot", str(target)) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"exitd replay: {target}: ")
+    assert problem in err
+    assert not target.exists()
