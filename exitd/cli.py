@@ -1,4 +1,4 @@
-"""The `exitd` command: run, ctl, replay, sim, check-config.
+"""The `exitd` command: run, ctl, replay, sim, demo, check-config.
 
 Each subcommand lives in its own module; this one only parses the command line and dispatches.
 Bad input ends with a clear message and exit code 2, never a traceback.
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from exitd import __version__
+from exitd.demo import options as demo_options
 from exitd.exchange.sim import command as sim_command
 from exitd.ops.check_config import run_check_config
 from exitd.replay import command as replay_command
@@ -44,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         description="The exit daemon, until SIGINT or SIGTERM (which leave every stop resting).",
     )
     run.add_argument("--config", default="config.toml", metavar="FILE")
+    demo = commands.add_parser(
+        "demo",
+        help="see it work: the simulator, the daemon and a real BTCUSDT position",
+        description="Starts the embedded simulator and the daemon, opens a position on 8 "
+        "minutes of real BTCUSDT trades, and prints each step of its exit.",
+    )
+    demo_options.add_arguments(demo)
     check = commands.add_parser(
         "check-config", help="validate a config file and print the effective config"
     )
@@ -62,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exitd.run_command import run_command  # noqa: PLC0415
 
         return run_command(args.config, os.environ, sys.stderr)
+    if args.command == "demo":
+        # Like `run`: the daemon and the simulator load only when asked for.
+        from exitd.demo import command as demo_command  # noqa: PLC0415
+
+        return demo_command.run(args, sys.stdout, sys.stderr, os.environ)
     if args.command == "check-config":
         return run_check_config(args.file, os.environ, sys.stdout, sys.stderr)
     raise AssertionError(f"unhandled command {args.command}")

@@ -30,7 +30,13 @@ from exitd.actors.symbol import SymbolContext
 from exitd.engine import Side
 from exitd.exchange.binance import BinanceExchange, endpoints
 from exitd.exchange.port import Exchange
-from exitd.exchange.sim.prices import FileReplay, PriceSource, RandomWalk, infer_symbol
+from exitd.exchange.sim.prices import (
+    MARK_INTERVAL_S,
+    FileReplay,
+    PriceSource,
+    RandomWalk,
+    infer_symbol,
+)
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops.config import Config, router
 
@@ -166,11 +172,11 @@ async def _embedded_sim(config: Config) -> AsyncIterator[Exchange]:
     sim = SimExchange(api_key=api_key, api_secret=api_secret, symbols=settings.symbols)
     await sim.start()
     log.info("sim.started", rest_url=sim.rest_url, ws_url=sim.ws_url)
-    source, symbol = _price_source(settings.prices, settings.walk_seed, settings.speed, sim)
+    source, symbol = price_source(settings.prices, settings.walk_seed, settings.speed, sim)
     exchange = BinanceExchange(sim.rest_url, sim.ws_url, api_key, api_secret)
     try:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_demo, sim, source, symbol)
+            tasks.start_soon(open_demo_position, sim, source, symbol)
             try:
                 yield exchange
             finally:
@@ -180,19 +186,22 @@ async def _embedded_sim(config: Config) -> AsyncIterator[Exchange]:
         await sim.stop()
 
 
-def _price_source(
+def price_source(
     prices: Path | None, walk_seed: int | None, speed: float, sim: SimExchange
 ) -> tuple[PriceSource, str]:
     if walk_seed is not None:
         return RandomWalk(walk_seed), sim.symbols[0]
+    # A file's marks keep the file's time, one a file second, at any speed: stops ratchet as
+    # often per market minute at 50x as at 1x.
+    marks_s = MARK_INTERVAL_S / speed if speed > 0 else MARK_INTERVAL_S
     if prices is None:
         path = str(resources.files("exitd") / "data" / BUNDLED_PRICES)
-        return FileReplay(path, "BTCUSDT", speed), "BTCUSDT"
+        return FileReplay(path, "BTCUSDT", speed, mark_interval_s=marks_s), "BTCUSDT"
     symbol = infer_symbol(str(prices), list(sim.symbols))
-    return FileReplay(str(prices), symbol, speed), symbol
+    return FileReplay(str(prices), symbol, speed, mark_interval_s=marks_s), symbol
 
 
-async def _demo(sim: SimExchange, source: PriceSource, symbol: str) -> None:
+async def open_demo_position(sim: SimExchange, source: PriceSource, symbol: str) -> None:
     """Open the demo position on the first price, then let the prices run."""
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(source.run, sim)

@@ -31,8 +31,10 @@ from exitd.engine import (
 )
 from exitd.numbers import NumberError, parse_decimal, parse_int
 from exitd.ops.config import ConfigError, load_config
+from exitd.pictures import PictureError, PriceTrace, check_target
 from exitd.price_files import PriceFile, PriceFileError, PriceFormat, open_price_file
 from exitd.replay import report
+from exitd.replay.plot import traced, write_replay_picture
 from exitd.replay.runner import ExitFill, Replay
 
 EXIT_USAGE = 2
@@ -100,6 +102,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbol", help="symbol for the report (default: from the file name)")
     parser.add_argument("--format", choices=[f.value for f in PriceFormat], help="price format")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw the exit into FILE: PNG, or HTML if it ends in .html (needs exitd[plot])",
+    )
     plan = parser.add_argument_group("plan (a profile from config, overridden by inline legs)")
     plan.add_argument("--profile", metavar="NAME", help="profile of --config (default: default)")
     plan.add_argument("--config", metavar="FILE", help="config file (default: ./config.toml)")
@@ -143,7 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
     try:
         return _replay(args, out, err, environ)
-    except (UsageError, PriceFileError, PlanRefused) as error:
+    except (UsageError, PriceFileError, PlanRefused, PictureError) as error:
         err.write(f"exitd replay: {error}\n")
         return EXIT_USAGE
     except ConfigError as error:
@@ -153,6 +160,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
 
 
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
+    if args.plot:
+        check_target(args.plot)
     profile, profile_name = _profile(args, environ)
     price_file = open_price_file(args.prices, PriceFormat(args.format) if args.format else None)
     ticks = iter(price_file)
@@ -170,6 +179,10 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
     rest: Iterator[Tick] = itertools.chain(sample[args.start + 1 :], ticks)
     if err.isatty():
         rest = _with_progress(rest, price_file, err)
+    trace = PriceTrace()
+    if args.plot:
+        trace.add(entry.time_ms, entry.price)
+        rest = traced(rest, trace)
     quote = report.quote_asset(symbol)
     fills: list[ExitFill] = []
     if not args.json:
@@ -192,6 +205,9 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
                 f"note: {notice.event} " + ", ".join(f"{k}={v}" for k, v in notice.detail) + "\n"
             )
         report.write_summary(out, summary, quote)
+    if args.plot:
+        written = write_replay_picture(args.plot, replay, summary, trace, fills)
+        err.write(f"exitd replay: picture written to {written}\n")
     return 0
 
 

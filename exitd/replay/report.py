@@ -15,7 +15,7 @@ from typing import TextIO
 
 import orjson
 
-from exitd.engine import ExitPlan, Notice
+from exitd.engine import ExitPlan, ExitProfile, Notice
 from exitd.replay.runner import ExitFill, ReplayOutcome
 
 _PCT_PLACES = Decimal("0.0001")
@@ -105,7 +105,16 @@ def write_plan(out: TextIO, plan: ExitPlan, entry_time_ms: int, notices: Iterabl
     )
     legs = [f"HARD_SL {plain(plan.hard_sl_price)}"]
     legs += [f"TP{tp.number} {plain(tp.price)} x {plain(tp.qty)}" for tp in plan.take_profits]
-    be, trail = plan.profile.breakeven, plan.profile.trail
+    out.write("plan: " + " | ".join(legs + moving_legs(plan.profile)) + "\n")
+    for notice in notices:
+        detail = ", ".join(f"{k}={v}" for k, v in notice.detail)
+        out.write(f"note: {notice.event} {detail}\n")
+
+
+def moving_legs(profile: ExitProfile) -> list[str]:
+    """The legs that move the stop or close on time, as the profile sets them."""
+    legs = []
+    be, trail = profile.breakeven, profile.trail
     if be is not None:
         legs.append(f"breakeven {plain(be.offset_pct)}%" + _arming(be.trigger_pct, be.after_tp))
     if trail is not None:
@@ -113,12 +122,9 @@ def write_plan(out: TextIO, plan: ExitPlan, entry_time_ms: int, notices: Iterabl
             f"trail {plain(trail.callback_pct)}% ({trail.mode.value})"
             + _arming(trail.activation_pct, trail.after_tp)
         )
-    if plan.profile.time_limit_s is not None:
-        legs.append(f"time limit {plan.profile.time_limit_s}s")
-    out.write("plan: " + " | ".join(legs) + "\n")
-    for notice in notices:
-        detail = ", ".join(f"{k}={v}" for k, v in notice.detail)
-        out.write(f"note: {notice.event} {detail}\n")
+    if profile.time_limit_s is not None:
+        legs.append(f"time limit {profile.time_limit_s}s")
+    return legs
 
 
 def _arming(pct: Decimal | None, after_tp: int | None) -> str:

@@ -57,6 +57,18 @@ class ExitFill:
 
 
 @dataclass(frozen=True, slots=True)
+class StopMove:
+    """A stop leg rests at `trigger_price` from `time_ms` on; None: from then on it is gone.
+
+    A ratchet is a new StopMove of the same leg; the list of them is the stop's step line.
+    """
+
+    time_ms: int
+    leg: str
+    trigger_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayOutcome:
     """Where the replay ended: the engine's last state and what the ticks covered."""
 
@@ -75,6 +87,8 @@ class Replay:
         )
         self.notices: list[Notice] = []
         self._labels: dict[str, str] = {}
+        self.stop_moves: list[StopMove] = []
+        self._resting_stops: dict[str, str] = {}  # leg label -> client id of its resting stop
         self._next_order_id = 1
         self.outcome: ReplayOutcome | None = None
 
@@ -131,6 +145,7 @@ class Replay:
         if isinstance(request, CancelOrder):
             # Gone either way: cancelled now, or already filled or expired.
             self.market.cancel(request.client_order_id, time_ms)
+            self._stop_gone(request.client_order_id, time_ms)
             return [OrderCancelled(request.client_order_id, time_ms)]
         assert isinstance(request, PlaceOrder)
         intent = request.intent
@@ -142,12 +157,23 @@ class Replay:
                 Refusal.REDUCE_ONLY: RejectReason.REDUCE_ONLY,
             }.get(result, RejectReason.OTHER)
             return [OrderRejected(intent.client_order_id, reason, time_ms, result.value)]
+        if intent.trigger_price is not None:
+            self._resting_stops[intent.label] = intent.client_order_id
+            self.stop_moves.append(StopMove(time_ms, intent.label, intent.trigger_price))
         return [OrderAccepted(intent.client_order_id, time_ms), *self._reports(result, fills)]
+
+    def _stop_gone(self, client_order_id: str, time_ms: int) -> None:
+        """A stop cancelled, expired or filled, unless a newer one of its leg replaced it."""
+        label = self._labels.get(client_order_id)
+        if label is not None and self._resting_stops.get(label) == client_order_id:
+            del self._resting_stops[label]
+            self.stop_moves.append(StopMove(time_ms, label, None))
 
     def _reports(self, outcomes: list[Outcome], fills: list[ExitFill]) -> list[Event]:
         """What the exchange tells the engine about `outcomes`: fills, then the position."""
         events: list[Event] = []
         for outcome in outcomes:
+            self._stop_gone(outcome.client_order_id, outcome.time_ms)
             if isinstance(outcome, OrderClosed):
                 events.append(OrderCancelled(outcome.client_order_id, outcome.time_ms))
                 continue

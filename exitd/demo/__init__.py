@@ -1,0 +1,1 @@
+"""`exitd demo`: the daemon at work on a real price path, for someone who has just installed it."""
