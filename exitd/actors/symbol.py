@@ -77,6 +77,7 @@ from exitd.exchange.port import (
     Accepted,
     MarkPrice,
     OrderRequest,
+    OrderState,
     OrderUpdate,
     OrderView,
     PositionView,
@@ -136,7 +137,7 @@ class SymbolActor:
             context.new_position_grace_s, context.emergency_sl_pct, context.monotonic
         )
         self._suspects: frozenset[str] = frozenset()
-        self._held: list[Fill | PositionChanged] = []
+        self._held: list[Fill | PositionChanged | OrderCancelled] = []
         self._leftovers: set[str] = set()
         self._conflicts: set[str] = set()
         self._woken_ms = 0
@@ -302,8 +303,12 @@ class SymbolActor:
                     await self._decide([*events, *due, tick])
                     events = []
             elif isinstance(message, OrderUpdate):
+                # An expiry is the exchange's answer to a position change (a close-position
+                # stop goes with its position): it waits with the change, or the engine would
+                # see the stop gone from a position still open and place it again.
+                expired = message.order.state is OrderState.EXPIRED
                 for event in await self._on_update(message):
-                    if isinstance(event, Fill):
+                    if isinstance(event, Fill) or (expired and isinstance(event, OrderCancelled)):
                         self._held.append(event)
                     else:
                         events.append(event)

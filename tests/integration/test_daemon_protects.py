@@ -78,6 +78,8 @@ async def test_breakeven_trail_and_take_profits_run_as_the_spec_says(tmp_path: P
         assert open_exit_orders(ledger, SYMBOL) == []
         assert live.sim.account.open_orders(SYMBOL) == []
         assert live.sim.account.open_algo_orders(SYMBOL) == []
+        # The close-position HARD_SL expires with the position: nothing is placed again.
+        assert [o.refusal for o in own_orders(ledger, SYMBOL) if o.refusal] == []
         assert_invariants(ledger, SYMBOL)
 
 
