@@ -108,6 +108,14 @@ class SafetySettings:
     new_position_grace_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus text over HTTP at `host`:`port`; off when `host` is None."""
+
+    host: str | None = None
+    port: int = 0
+
+
 @dataclass(frozen=True)
 class Config:
     daemon: DaemonSettings
@@ -117,6 +125,7 @@ class Config:
     profiles: Mapping[str, ExitProfile]
     symbol_profiles: Mapping[str, str]
     source: str = "config.toml"
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def plain(value: object) -> object:
