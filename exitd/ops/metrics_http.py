@@ -14,9 +14,8 @@ import socket
 import anyio
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
-
-from exitd.ops.prometheus import render
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 log = structlog.get_logger("exitd.metrics")
 
@@ -51,7 +50,8 @@ class MetricsServer:
             with anyio.CancelScope(shield=True):
                 await runner.cleanup()
 
-    async def _scrape(self, _: web.Request) -> web.Response:
-        return web.Response(
-            body=render(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+    async def _scrape(self, request: web.Request) -> web.Response:
+        # The format the scraper asks for (OpenMetrics, text 1.0.0), else text 0.0.4, which
+        # every Prometheus reads.
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encode(self._registry), headers={"Content-Type": content_type})
