@@ -16,6 +16,7 @@ from pathlib import Path
 
 from exitd.engine import ExitProfile
 from exitd.ops._config_schema import ExchangeKind, LogFormat, LogLevel
+from exitd.ops.logs import remember_secret
 from exitd.ownership import Guard, Mode
 
 
@@ -41,7 +42,13 @@ class SecretSource:
         return {self.kind.value: self.name}
 
     def read(self, environ: Mapping[str, str]) -> str:
-        """The secret, surrounding whitespace removed (files usually end in a newline)."""
+        """The secret, surrounding whitespace removed (files usually end in a newline); from
+        now on masked in every log line."""
+        secret = self._read(environ)
+        remember_secret(secret)
+        return secret
+
+    def _read(self, environ: Mapping[str, str]) -> str:
         if self.kind is SecretKind.ENV:
             value = environ.get(self.name)
             if not value:
