@@ -671,7 +671,9 @@ class SymbolActor:
     ) -> ExitPlan | None:
         route = self._ctx.router.route(self.symbol)
         if route.delegation_gap:
-            self._log.warning("delegation_gap", emergency_sl_pct=str(self._ctx.emergency_sl_pct))
+            self._log.warning(
+                "plan.delegation_gap", emergency_sl_pct=str(self._ctx.emergency_sl_pct)
+            )
         planned = plan_for(position, self._ctx.filters(self.symbol), route, adoption_price, saved)
         if isinstance(planned, str):
             self._log.error("plan.refused", reason=planned)
