@@ -384,7 +384,8 @@ class Gateway:
         elif not self._rate_limited(submit.write.symbol, cid, outcome):
             return False
         self._inflight.pop(cid, None)
-        self._queue.push_front(submit)
+        # Its tick-to-request latency was counted when it first left; once is enough.
+        self._queue.push_front(replace(submit, tick_at=None))
         return True
 
     def _rate_limited(self, symbol: str, cid: str, outcome: Rejected) -> bool:
@@ -481,7 +482,8 @@ class Gateway:
         )
         if isinstance(found, OrderView) and isinstance(write, CancelWrite) and found.state.open:
             self._inflight.pop(cid)
-            self._queue.push_front(entry.submit)  # the cancel did not happen: send it again
+            # The cancel did not happen: send it again (its latency counted once already).
+            self._queue.push_front(replace(entry.submit, tick_at=None))
         elif isinstance(found, OrderView):
             self._inflight.pop(cid)
             self._answer(entry.submit, Accepted(found), entry.sent_at)
