@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -43,12 +44,12 @@ def anyio_backend() -> str:
 
 @asynccontextmanager
 async def metrics_daemon(
-    tmp_path: Path, listen: str = "127.0.0.1:0", *, listening: bool = True
+    tmp_path: Path, listen: str = "127.0.0.1:0", *, listening: bool = True, guard: str = "soft"
 ) -> AsyncIterator[Live]:
     """live_daemon's daemon with `[metrics] listen` set, listening once the block starts
     unless `listening` is False."""
     async with running() as (sim, client):
-        text = config_text(sim) + f'\n[metrics]\nlisten = "{listen}"\n'
+        text = config_text(sim, guard=guard) + f'\n[metrics]\nlisten = "{listen}"\n'
         config = parse_config(text, "test.toml", ENVIRON, base_dir=tmp_path)
         async with daemon_running(config) as daemon:
             assert daemon.metrics is not None
@@ -211,6 +212,24 @@ async def test_the_json_figures_are_the_scraped_samples(tmp_path: Path) -> None:
     }
     assert from_json == scraped
     assert data["exitd_orders"]["type"] == "counter"  # type: ignore[index]
+
+
+async def test_refusals_are_counted_by_code_in_hard_guard(tmp_path: Path) -> None:
+    async with metrics_daemon(tmp_path, guard="hard") as live:
+        mailbox = live.daemon.gateway.mailbox
+        refused = await submit_order(mailbox, "position_monitor", OrderKind.SL, legacy_stop("a"))
+        assert isinstance(refused.outcome, NotSent)
+        opening = replace(legacy_stop("b"), close_position=False, quantity=D("1"))
+        invalid = await submit_order(mailbox, "position_monitor", OrderKind.SL, opening)
+        assert isinstance(invalid.outcome, NotSent)
+        _, after = await scrape(live)
+    assert value(after, "exitd_refusals_total", code="hard_guard") == 1
+    assert value(after, "exitd_refusals_total", code="invalid") == 1
+    assert value(after, "exitd_ownership_conflicts_total", module="position_monitor") == 1
+    assert (
+        value(after, "exitd_orders_total", module="position_monitor", kind="sl", outcome="refused")
+        == 2
+    )
 
 
 async def test_metrics_are_off_unless_configured(tmp_path: Path) -> None:
