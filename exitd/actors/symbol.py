@@ -318,8 +318,10 @@ class SymbolActor:
                     due = [e for e in self._held if e.time_ms <= tick.time_ms]
                     self._held = [e for e in self._held if e.time_ms > tick.time_ms]
                     self._tick_at = handed_at
-                    await self._decide([*events, *due, tick])
-                    self._tick_at = None
+                    try:
+                        await self._decide([*events, *due, tick])
+                    finally:
+                        self._tick_at = None
                     events = []
             elif isinstance(message, OrderUpdate):
                 for event in await self._on_update(message):
