@@ -39,6 +39,8 @@ from exitd.exchange.sim.prices import (
 )
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops.config import Config, router
+from exitd.ops.metrics_http import MetricsServer
+from exitd.ops.prometheus import registry_for
 
 log = structlog.get_logger("exitd.daemon")
 
@@ -58,6 +60,7 @@ class Daemon:
     supervisor: Supervisor
     stopped: anyio.Event
     activity: Pulse
+    metrics: MetricsServer | None = None
 
 
 async def run_daemon(
@@ -117,6 +120,11 @@ async def _run_tree(
         supervisor.start("gateway", gateway.run)
         supervisor.start("price_feed", feed.run)
         supervisor.start("account", account.run)
+        if config.metrics.host is not None:
+            daemon.metrics = MetricsServer(
+                config.metrics.host, config.metrics.port, registry_for(daemon)
+            )
+            supervisor.start("metrics", daemon.metrics.run)
         log.info(
             "daemon.started",
             mode=exits.mode.value,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 
 import anyio
 import structlog
@@ -37,6 +38,7 @@ from exitd.exchange.port import (
     PositionView,
     StreamReset,
 )
+from exitd.ops.metrics import Corrections
 
 log = structlog.get_logger("exitd.account")
 
@@ -70,6 +72,10 @@ class Account:
         self._reading = anyio.Lock()
         self.reconciled = anyio.Event()
         self.reconciliations = 0
+        # Stream resets seen, the first connection included; what finished symbol actors
+        # corrected (their own counts leave with them).
+        self.user_stream_connections = 0
+        self._retired_corrections = Corrections()
         self._context = make_context(self)
 
     def filters_of(self, symbol: str) -> SymbolFilters | None:
@@ -84,6 +90,7 @@ class Account:
             tasks.start_soon(self._periodic)
             async for event in self._exchange.user_events():
                 if isinstance(event, StreamReset):
+                    self.user_stream_connections += 1
                     log.info("account.stream_reset", reason=event.reason)
                     await self.reconcile()
                 elif isinstance(event, OrderUpdate):
@@ -206,6 +213,7 @@ class Account:
     def _live_actors(self) -> Sequence[str]:
         finished = [s for s in self.actors if f"symbol:{s}" not in self._supervisor]
         for symbol in finished:
+            self._retired_corrections += self.actors[symbol].corrections
             del self.actors[symbol]  # flat and clean
         if finished:
             self._subscribe(frozenset(self.actors))
@@ -224,9 +232,21 @@ class Account:
         if actor is not None and not actor.mailbox.post(message):
             log.error("account.mailbox_full", symbol=symbol, message=type(message).__name__)
 
+    @property
+    def positions(self) -> Mapping[str, PositionView]:
+        """The open positions as last read or streamed, by symbol."""
+        return MappingProxyType(self._positions)
+
+    def corrections(self) -> Corrections:
+        """Everything reconciliation corrected since the daemon started, on every symbol."""
+        total = self._retired_corrections
+        for actor in self.actors.values():
+            total += actor.corrections
+        return total
+
     def route_price(self, price: MarkPrice) -> None:
         actor = self.actors.get(price.symbol)
-        if actor is not None and not actor.mailbox.post(price):
+        if actor is not None and not actor.offer(price):
             log.warning("price_feed.tick_dropped", symbol=price.symbol)
 
 

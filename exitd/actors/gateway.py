@@ -47,6 +47,7 @@ from exitd.exchange.port import (
     Unknown,
     WriteOutcome,
 )
+from exitd.ops.latency import GatewayLatency
 from exitd.ops.metrics import OrderMetrics, OrderOutcome
 from exitd.ownership import SAFETY_NET, Guard, Mode, check_write
 from exitd.ownership import WriteOutcome as Verdict
@@ -140,6 +141,7 @@ class Gateway:
         self._submit_lines: list[tuple[structlog.typing.FilteringBoundLogger, str]] = []
         self._tasks: TaskGroup | None = None
         self.metrics = OrderMetrics()
+        self.latency = GatewayLatency.create()
 
     # --- the actor ----------------------------------------------------------------------------
 
@@ -173,6 +175,14 @@ class Gateway:
     @property
     def mode(self) -> Mode:
         return self._ownership.mode
+
+    def rate_budget_use(self) -> float:
+        """The largest share of any exchange rate limit in use now, 0..1+."""
+        return self._budget.use(self._clock())
+
+    def conditional_slots_used(self) -> int:
+        """Conditional orders open or on their way, of the account's 200."""
+        return self._conditional_slots_used()
 
     def _on(self, message: GatewayMessage) -> None:
         if isinstance(message, Submit):
@@ -213,7 +223,7 @@ class Gateway:
         else:
             bound.info("exit_gateway.submit", action=action)
         if problem is not None:
-            self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED)
+            self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED, "invalid")
             return
         if verdict.ownership_conflict:
             self.metrics = self.metrics.record_conflict(write.module)
@@ -222,7 +232,10 @@ class Gateway:
             self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
             return
         if not verdict.forwarded:
-            self._not_sent(submit, NotSentReason.REFUSED, verdict.reason, OrderOutcome.REFUSED)
+            code = _refusal_code(verdict.ownership_conflict)
+            self._not_sent(
+                submit, NotSentReason.REFUSED, verdict.reason, OrderOutcome.REFUSED, code
+            )
             return
         superseded = self._queue.push(submit)
         if superseded is not None:
@@ -234,10 +247,15 @@ class Gateway:
             )
 
     def _not_sent(
-        self, submit: Submit, reason: NotSentReason, message: str, outcome: OrderOutcome
+        self,
+        submit: Submit,
+        reason: NotSentReason,
+        message: str,
+        outcome: OrderOutcome,
+        code: str | None = None,
     ) -> None:
         write = submit.write
-        self.metrics = self.metrics.record_order(write.module, write.kind, outcome)
+        self.metrics = self.metrics.record_order(write.module, write.kind, outcome, code)
         level = "info" if reason is NotSentReason.SHADOW else "warning"
         getattr(log, level)(
             f"exit_gateway.{reason.value}",
@@ -277,6 +295,8 @@ class Gateway:
             self._queue.take(submit)
             self._sending += 1
             self._inflight[submit.write.client_order_id] = _InFlight(submit, self._clock())
+            if submit.tick_at is not None:
+                self.latency.tick_to_request.observe(time.monotonic() - submit.tick_at)
             self._tasks.start_soon(self._send, submit)
         return dropped
 
@@ -303,7 +323,10 @@ class Gateway:
         if verdict.outcome is Verdict.SHADOW:
             self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
         else:
-            self._not_sent(submit, NotSentReason.REFUSED, verdict.reason, OrderOutcome.REFUSED)
+            code = _refusal_code(verdict.ownership_conflict)
+            self._not_sent(
+                submit, NotSentReason.REFUSED, verdict.reason, OrderOutcome.REFUSED, code
+            )
         return True
 
     async def _send(self, submit: Submit) -> None:
@@ -345,10 +368,10 @@ class Gateway:
             self._inflight[cid] = replace(entry, unknown=True, lookup_at=self._clock())
             bound.info("exit_gateway.duplicate_id")
             return
-        self._inflight.pop(cid, None)
+        sent = self._inflight.pop(cid, None)
         self._clock_resends.pop(cid, None)
         self._rate_pauses = 0
-        self._answer(submit, outcome)
+        self._answer(submit, outcome, None if sent is None else sent.sent_at)
 
     def _resend(self, submit: Submit, outcome: Rejected) -> bool:
         """A refusal that proves nothing happened and will pass later: queue it again first."""
@@ -361,7 +384,8 @@ class Gateway:
         elif not self._rate_limited(submit.write.symbol, cid, outcome):
             return False
         self._inflight.pop(cid, None)
-        self._queue.push_front(submit)
+        # Its tick-to-request latency was counted when it first left; once is enough.
+        self._queue.push_front(replace(submit, tick_at=None))
         return True
 
     def _rate_limited(self, symbol: str, cid: str, outcome: Rejected) -> bool:
@@ -380,9 +404,11 @@ class Gateway:
         )
         return True
 
-    def _answer(self, submit: Submit, outcome: WriteOutcome) -> None:
+    def _answer(self, submit: Submit, outcome: WriteOutcome, sent_at: float | None) -> None:
         write = submit.write
         cid = write.client_order_id
+        if sent_at is not None:
+            self.latency.round_trip.observe(self._clock() - sent_at)
         bound = _write_log(write)
         if isinstance(outcome, Accepted):
             self._record(write, OrderOutcome.ACCEPTED)
@@ -394,7 +420,7 @@ class Gateway:
                 self._conditional.discard(cid)
                 bound.info("exit_gateway.cancelled")
         elif isinstance(outcome, Rejected):
-            self._record(write, OrderOutcome.REJECTED)
+            self._record(write, OrderOutcome.REJECTED, outcome.kind.value)
             if isinstance(write, CancelWrite) and outcome.kind is RejectKind.NOT_FOUND:
                 self._conditional.discard(cid)
             bound.warning(
@@ -407,8 +433,10 @@ class Gateway:
         submit.reply(WriteAnswer(write, outcome))
         self._activity.notify()
 
-    def _record(self, write: PlaceWrite | CancelWrite, outcome: OrderOutcome) -> None:
-        self.metrics = self.metrics.record_order(write.module, write.kind, outcome)
+    def _record(
+        self, write: PlaceWrite | CancelWrite, outcome: OrderOutcome, code: str | None = None
+    ) -> None:
+        self.metrics = self.metrics.record_order(write.module, write.kind, outcome, code)
 
     # --- unknown outcomes: look before sending again --------------------------------------------
 
@@ -454,22 +482,29 @@ class Gateway:
         )
         if isinstance(found, OrderView) and isinstance(write, CancelWrite) and found.state.open:
             self._inflight.pop(cid)
-            self._queue.push_front(entry.submit)  # the cancel did not happen: send it again
+            # The cancel did not happen: send it again (its latency counted once already).
+            self._queue.push_front(replace(entry.submit, tick_at=None))
         elif isinstance(found, OrderView):
             self._inflight.pop(cid)
-            self._answer(entry.submit, Accepted(found))
+            self._answer(entry.submit, Accepted(found), entry.sent_at)
         elif gone and isinstance(write, CancelWrite):
             self._inflight.pop(cid)
-            self._answer(entry.submit, Rejected(RejectKind.NOT_FOUND, "order not found"))
+            not_found = Rejected(RejectKind.NOT_FOUND, "order not found")
+            self._answer(entry.submit, not_found, entry.sent_at)
         elif gone and now > entry.sent_at + self._recv_window_s + _LOOKUP_FIRST_S:
             # Past the recvWindow the exchange can no longer take the request: it never landed.
             self._inflight.pop(cid)
             reason = "not on the exchange after its recvWindow: it was never placed"
-            self._answer(entry.submit, Rejected(RejectKind.OTHER, reason))
+            self._answer(entry.submit, Rejected(RejectKind.OTHER, reason), entry.sent_at)
         else:
             wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
             self._inflight[cid] = replace(entry, lookup_at=now + wait)
         self._dispatch()
+
+
+def _refusal_code(ownership_conflict: bool) -> str:
+    """The metrics' code for the gateway's own ownership refusal."""
+    return "hard_guard" if ownership_conflict else "unknown_module"
 
 
 def _write_log(write: PlaceWrite | CancelWrite) -> structlog.typing.FilteringBoundLogger:

@@ -82,6 +82,9 @@ Reply: TypeAlias = Callable[[WriteAnswer], object]
 class Submit:
     write: Write
     reply: Reply
+    # Monotonic time the mark price that caused this write was handed to its symbol actor,
+    # for the tick-to-request latency; None for a write no tick caused.
+    tick_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ class PriceFeed:
         self._wish = anyio.Event()
         self._subscribed: frozenset[str] = frozenset()
         self.ticks = 0
+        self.connections = 0  # stream resets seen, the first connection included
 
     def want(self, symbols: frozenset[str]) -> None:
         """The symbols to follow from now on: it replaces any wish not yet followed."""
@@ -50,6 +51,7 @@ class PriceFeed:
                     )
                 else:
                     assert isinstance(event, StreamReset)
+                    self.connections += 1
                     log.info("price_feed.reconnected", reason=event.reason)
             # The stream reconnects by itself forever; its end is a fault the supervisor
             # answers with a restart (which subscribes everything again).

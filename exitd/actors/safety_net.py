@@ -102,6 +102,11 @@ class NakedWatch:
         stop = emergency_stop(position, filters, self._emergency_sl_pct, mark_price, now_ms)
         return NakedAlert(now - self._naked_since, stop)
 
+    def naked_s(self) -> float:
+        """Seconds since the position was last seen with a stop; 0 when it has one."""
+        since = self._naked_since
+        return 0.0 if since is None else self._monotonic() - since
+
     def refused(self) -> None:
         """The stop did not land: look again after the next grace."""
         self._sent = False

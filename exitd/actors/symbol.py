@@ -56,6 +56,7 @@ from exitd.engine import (
     Fill,
     Notice,
     OrderCancelled,
+    PlaceOrder,
     PlanProgress,
     PositionChanged,
     SymbolFilters,
@@ -83,7 +84,7 @@ from exitd.exchange.port import (
     PositionView,
     QueryOutcome,
 )
-from exitd.ops.metrics import OrderKind
+from exitd.ops.metrics import Corrections, OrderKind
 from exitd.ownership import SAFETY_NET, Mode
 
 log = structlog.get_logger("exitd.symbol")
@@ -143,6 +144,11 @@ class SymbolActor:
         self._woken_ms = 0
         self._started_again_at = float("-inf")
         self.started_at: float | None = None  # monotonic; protection latency is measured from it
+        self.corrections = Corrections()
+        # Monotonic: when the oldest mark price not yet taken from the mailbox was handed over,
+        # and while a tick is decided, when that tick was (the writes it causes carry it).
+        self._handed_at: float | None = None
+        self._tick_at: float | None = None
 
     @property
     def pending(self) -> bool:
@@ -152,6 +158,16 @@ class SymbolActor:
     @property
     def last_mark(self) -> MarkPrice | None:
         return self._last_mark
+
+    def offer(self, price: MarkPrice) -> bool:
+        """Hand over a mark price without waiting; False when the mailbox is full."""
+        if self._handed_at is None:
+            self._handed_at = time.monotonic()
+        return self.mailbox.post(price)
+
+    def naked_s(self) -> float:
+        """How long the position has been seen with no stop, as the safety net watches it."""
+        return self._naked.naked_s()
 
     @property
     def done(self) -> bool:
@@ -238,6 +254,7 @@ class SymbolActor:
                         "symbol.leftover_cancelled", client_order_id=order.client_order_id
                     )
                     self._leftovers.add(order.client_order_id)
+                    self._corrected(Corrections(cancelled=1))
                     await self._send_cancel(order)
             return
         tick = self._tick(exchange.time_ms)
@@ -291,6 +308,7 @@ class SymbolActor:
         sees them and that price together, as replay's step 2 does (a take-profit's fill arms
         an `after_tp` leg on the same tick); everything else is decided at once."""
         events: list[Event] = []
+        handed_at, self._handed_at = self._handed_at, None
         for message in batch:
             if isinstance(message, MarkPrice):
                 self._last_mark = message
@@ -300,7 +318,11 @@ class SymbolActor:
                     tick = Tick(message.time_ms, message.price)
                     due = [e for e in self._held if e.time_ms <= tick.time_ms]
                     self._held = [e for e in self._held if e.time_ms > tick.time_ms]
-                    await self._decide([*events, *due, tick])
+                    self._tick_at = handed_at
+                    try:
+                        await self._decide([*events, *due, tick])
+                    finally:
+                        self._tick_at = None
                     events = []
             elif isinstance(message, OrderUpdate):
                 # An expiry is the exchange's answer to a position change (a close-position
@@ -358,6 +380,7 @@ class SymbolActor:
                 client_order_id=order.client_order_id,
                 reason="placed by an earlier run, landed after the restart",
             )
+            self._corrected(Corrections(cancelled=1))
             await self._send_cancel(order)
             return []
         if order.state.open:
@@ -517,6 +540,7 @@ class SymbolActor:
         self._suspects = diff.suspects - ended
         for order in diff.stale:
             self._log.warning("reconcile.stale_order", client_order_id=order.client_order_id)
+            self._corrected(Corrections(cancelled=1))
             await self._send_cancel(order)
         for order in diff.foreign:
             if order.client_order_id in self._conflicts:
@@ -539,11 +563,15 @@ class SymbolActor:
                 self._log.warning(
                     "reconcile.missed_fill", client_order_id=order.client_order_id, qty=str(missed)
                 )
+                self._corrected(Corrections(missed_fills=1))
                 self._held.append(Fill(order.client_order_id, missed, price, exchange.time_ms))
         missing = [e for e in missing if e.client_order_id not in ended]
-        if missing:
+        if missing and self.state is not None:
             self._log.warning("reconcile.missing_orders", count=len(missing))
-            await self._decide([*missing])
+            decision = decide_all(self.state, missing)
+            placed = sum(isinstance(r, PlaceOrder) for r in decision.requests)
+            self._corrected(Corrections(placed=placed))
+            await self._apply(decision, into_retiring=None)
 
     async def _look_up_ended(self, state: ExitState, absent: Iterable[str]) -> frozenset[str]:
         """Orders the exchange no longer lists, read by client id: one that filled while the
@@ -561,6 +589,8 @@ class SymbolActor:
             mark = self._last_mark.price if self._last_mark is not None else Decimal(0)
             price = found.price or found.trigger_price or mark  # REST gives no fill price
             missed = max(found.filled_qty - tracked.filled_qty, Decimal(0))
+            if missed > 0:
+                self._corrected(Corrections(missed_fills=1))
             update = OrderUpdate(found, missed, price, None, found.update_ms)
             self._log.warning(
                 "reconcile.ended_unseen", client_order_id=cid, state=found.state.value,
@@ -591,9 +621,12 @@ class SymbolActor:
             self._notice(notice)
         for request in decision.requests:
             write = gateway_write(request, state)
-            await self._ctx.gateway.send.send(Submit(write, self.mailbox.post))
+            await self._ctx.gateway.send.send(Submit(write, self.mailbox.post, self._tick_at))
         if self.state is not None:
             await self._journal.note(self.state)
+
+    def _corrected(self, correction: Corrections) -> None:
+        self.corrections += correction
 
     def _notice(self, notice: Notice) -> None:
         level = "error" if notice.event in _ERROR_NOTICES else "info"
@@ -645,7 +678,9 @@ class SymbolActor:
     ) -> ExitPlan | None:
         route = self._ctx.router.route(self.symbol)
         if route.delegation_gap:
-            self._log.warning("delegation_gap", emergency_sl_pct=str(self._ctx.emergency_sl_pct))
+            self._log.warning(
+                "plan.delegation_gap", emergency_sl_pct=str(self._ctx.emergency_sl_pct)
+            )
         planned = plan_for(position, self._ctx.filters(self.symbol), route, adoption_price, saved)
         if isinstance(planned, str):
             self._log.error("plan.refused", reason=planned)

@@ -11,6 +11,7 @@ replaced before they reach an issue.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 import types
 from collections.abc import Sequence
@@ -280,9 +281,37 @@ class SymbolModel(_Section):
     profile: Text
 
 
+_LISTEN = "an IP address and port: 127.0.0.1:9464, or [::1]:9464 for IPv6 (port 0: any free one)"
+_LISTEN_FORM = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})")
+
+
+def listen_address(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """`host:port` as an IP address and a port; ValueError says what is allowed."""
+    match = _LISTEN_FORM.fullmatch(text)
+    if match is None or int(match["port"]) > 65535:
+        raise ValueError(_LISTEN)
+    try:
+        address = ipaddress.ip_address(match["v6"] or match["v4"])
+    except ValueError:
+        raise ValueError(_LISTEN) from None
+    if address.version != (6 if match["v6"] else 4):
+        raise ValueError(_LISTEN)
+    return address, int(match["port"])
+
+
+def _listen(text: str) -> str:
+    listen_address(text)
+    return text
+
+
+class MetricsModel(_Section):
+    listen: Annotated[StrictStr, AfterValidator(_listen)] | None = None
+    allow_non_loopback: StrictBool = False
+
+
 # The top-level tables; profiles and symbols are tables of ProfileModel and SymbolModel,
 # validated one entry at a time.
-SECTIONS = ("daemon", "exits", "exchange", "safety", "profiles", "symbols")
+SECTIONS = ("daemon", "exits", "exchange", "safety", "profiles", "symbols", "metrics")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from exitd.engine import ExitProfile
 from exitd.ops._config_schema import ExchangeKind, LogFormat, LogLevel
+from exitd.ops.logs import remember_secret
 from exitd.ownership import Guard, Mode
 
 
@@ -41,7 +42,13 @@ class SecretSource:
         return {self.kind.value: self.name}
 
     def read(self, environ: Mapping[str, str]) -> str:
-        """The secret, surrounding whitespace removed (files usually end in a newline)."""
+        """The secret, surrounding whitespace removed (files usually end in a newline); from
+        now on masked in every log line."""
+        secret = self._read(environ)
+        remember_secret(secret)
+        return secret
+
+    def _read(self, environ: Mapping[str, str]) -> str:
         if self.kind is SecretKind.ENV:
             value = environ.get(self.name)
             if not value:
@@ -108,6 +115,14 @@ class SafetySettings:
     new_position_grace_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus text over HTTP at `host`:`port`; off when `host` is None."""
+
+    host: str | None = None
+    port: int = 0
+
+
 @dataclass(frozen=True)
 class Config:
     daemon: DaemonSettings
@@ -117,6 +132,7 @@ class Config:
     profiles: Mapping[str, ExitProfile]
     symbol_profiles: Mapping[str, str]
     source: str = "config.toml"
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def plain(value: object) -> object:

@@ -28,6 +28,7 @@ from exitd.ops._config_schema import (
     ExitsModel,
     LogFormat,
     LogLevel,
+    MetricsModel,
     Note,
     ProfileModel,
     SafetyModel,
@@ -35,6 +36,7 @@ from exitd.ops._config_schema import (
     SimModel,
     SymbolModel,
     format_issue,
+    listen_address,
     validate,
 )
 from exitd.ops._config_values import (
@@ -42,6 +44,7 @@ from exitd.ops._config_values import (
     DaemonSettings,
     ExchangeSettings,
     ExitSettings,
+    MetricsSettings,
     SafetySettings,
     SecretKind,
     SecretSource,
@@ -61,6 +64,7 @@ __all__ = [
     "ExitSettings",
     "LogFormat",
     "LogLevel",
+    "MetricsSettings",
     "SafetySettings",
     "SecretKind",
     "SecretSource",
@@ -142,8 +146,16 @@ def parse_config(
     safety = _safety(document.get("safety", {}), issues)
     profiles, profile_names = _profiles(document.get("profiles", {}), issues)
     symbol_profiles = _symbols(document.get("symbols", {}), profile_names, issues)
+    metrics = _metrics(document.get("metrics", {}), issues)
     # A section with no issue always yields its settings, so no issue means all are set.
-    if issues or daemon is None or exits is None or exchange is None or safety is None:
+    if (
+        issues
+        or daemon is None
+        or exits is None
+        or exchange is None
+        or safety is None
+        or metrics is None
+    ):
         raise ConfigError(issues, source)
     return Config(
         daemon,
@@ -153,6 +165,7 @@ def parse_config(
         MappingProxyType(profiles),
         MappingProxyType(symbol_profiles),
         source,
+        metrics,
     )
 
 
@@ -170,6 +183,7 @@ def effective_config(config: Config) -> dict[str, object]:
         "exits": plain(config.exits),
         "exchange": plain(config.exchange),
         "safety": plain(config.safety),
+        "metrics": plain(config.metrics),
         "profiles": plain(config.profiles),
         "symbols": {symbol: {"profile": name} for symbol, name in config.symbol_profiles.items()},
     }
@@ -341,6 +355,25 @@ def _safety(value: object, issues: list[ConfigIssue]) -> SafetySettings | None:
         for problem in profile_problems(ExitProfile.emergency(model.emergency_sl_pct)):
             issues.append(ConfigIssue("safety.emergency_sl_pct", problem.value, problem.allowed))
     return SafetySettings(model.emergency_sl_pct, model.new_position_grace_s)
+
+
+def _metrics(value: object, issues: list[ConfigIssue]) -> MetricsSettings | None:
+    checked = validate(MetricsModel, value, "metrics")
+    issues += checked.issues
+    model = checked.model
+    if model is None or model.listen is None:
+        return None if model is None else MetricsSettings()
+    address, port = listen_address(model.listen)
+    if checked.intact("listen", "allow_non_loopback") and not (
+        address.is_loopback or model.allow_non_loopback
+    ):
+        # Metrics tell anyone who can read them the account's positions and activity.
+        allowed = (
+            "a loopback address such as 127.0.0.1:9464 (allow_non_loopback = true to serve "
+            "metrics beyond this host)"
+        )
+        issues.append(ConfigIssue("metrics.listen", model.listen, allowed))
+    return MetricsSettings(str(address), port)
 
 
 def _profiles(value: object, issues: list[ConfigIssue]) -> tuple[dict[str, ExitProfile], set[str]]:

@@ -59,11 +59,21 @@ class OrderMetrics:
 
     orders: Mapping[OrderKey, int] = field(default_factory=lambda: _frozen({}))
     conflicts: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
+    # Refused and rejected orders by why: the exchange's reject kind, or the gateway's own
+    # refusal ("invalid", "hard_guard", "unknown_module").
+    refusals: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
 
-    def record_order(self, module: str, kind: OrderKind, outcome: OrderOutcome) -> OrderMetrics:
+    def record_order(
+        self, module: str, kind: OrderKind, outcome: OrderOutcome, code: str | None = None
+    ) -> OrderMetrics:
+        """Count one order; `code` says why when it was refused or rejected."""
         counts = Counter(self.orders)
         counts[(module, kind, outcome)] += 1
-        return replace(self, orders=_frozen(counts))
+        if code is None:
+            return replace(self, orders=_frozen(counts))
+        refusals = Counter(self.refusals)
+        refusals[code] += 1
+        return replace(self, orders=_frozen(counts), refusals=_frozen(refusals))
 
     def record_conflict(self, module: str) -> OrderMetrics:
         """Count an ownership conflict: a legacy write while the exit brain owns exits."""
@@ -132,6 +142,7 @@ class OrderMetrics:
                 for (m, k, o), n in sorted(self.orders.items(), key=_order_sort_key)
             ],
             "conflicts": dict(sorted(self.conflicts.items())),
+            "refusals": dict(sorted(self.refusals.items())),
             "total_orders": self.total_orders,
             "total_conflicts": self.total_conflicts,
         }
@@ -152,6 +163,24 @@ class OrderMetrics:
         for module, n in sorted(self.conflicts.items()):
             lines.append(f'exitd_ownership_conflicts_total{{module="{_label(module)}"}} {n}')
         return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Corrections:
+    """What reconciliation had to put right on one symbol: orders it had the engine place
+    again (lost by the exchange), orders it cancelled (stale, left over, landed late), and
+    fills it found that the user stream never delivered."""
+
+    placed: int = 0
+    cancelled: int = 0
+    missed_fills: int = 0
+
+    def __add__(self, other: Corrections) -> Corrections:
+        return Corrections(
+            self.placed + other.placed,
+            self.cancelled + other.cancelled,
+            self.missed_fills + other.missed_fills,
+        )
 
 
 def _listing(pairs: Iterable[tuple[str, int]]) -> str:
