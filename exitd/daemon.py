@@ -33,6 +33,7 @@ from exitd.exchange.port import Exchange
 from exitd.exchange.sim.prices import FileReplay, PriceSource, RandomWalk, infer_symbol
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops.config import Config, router
+from exitd.ops.service_health import report_to_systemd
 
 log = structlog.get_logger("exitd.daemon")
 
@@ -64,7 +65,7 @@ async def run_daemon(
     """Run until SIGINT/SIGTERM (0) or a crash loop (1)."""
     try:
         async with _exchange(config, environ) as exchange:
-            return await _run_tree(config, exchange, started, on_start)
+            return await _run_tree(config, exchange, environ, started, on_start)
     except CrashLoop as exc:
         log.critical("daemon.crash_loop", error=str(exc))
         return 1
@@ -73,6 +74,7 @@ async def run_daemon(
 async def _run_tree(
     config: Config,
     exchange: Exchange,
+    environ: Mapping[str, str],
     started: anyio.Event | None,
     on_start: list[Daemon] | None,
 ) -> int:
@@ -119,6 +121,7 @@ async def _run_tree(
         )
         if started is not None:
             started.set()
+        tasks.start_soon(report_to_systemd, daemon, environ)
         tasks.start_soon(_until_signal, tasks.cancel_scope, stopped)
     log.info("daemon.stopped", orders=gateway.metrics.total_orders, note="stops left resting")
     return 0

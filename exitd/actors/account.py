@@ -16,6 +16,7 @@ from decimal import Decimal
 import anyio
 import structlog
 
+from exitd.actors.liveness import Liveness
 from exitd.actors.messages import (
     ConditionalOrderGone,
     ConditionalOrdersOpen,
@@ -70,7 +71,18 @@ class Account:
         self._reading = anyio.Lock()
         self.reconciled = anyio.Event()
         self.reconciliations = 0
+        self.liveness = Liveness()
         self._context = make_context(self)
+
+    @property
+    def open_positions(self) -> int:
+        return len(self._positions)
+
+    def unprotected(self) -> list[str]:
+        """Open positions whose symbol actor has no stop resting yet: READY=1 waits for none."""
+        return sorted(
+            s for s in self._positions if not ((actor := self.actors.get(s)) and actor.protected)
+        )
 
     def filters_of(self, symbol: str) -> SymbolFilters | None:
         """The symbol's exchange filters as last read (read anew on every call)."""
@@ -102,7 +114,8 @@ class Account:
     async def _load_filters(self) -> None:
         while True:
             try:
-                self.filters = await self._exchange.symbol_filters()
+                with self.liveness.working():
+                    self.filters = await self._exchange.symbol_filters()
                 return
             except ExchangeUnavailable as exc:
                 log.warning("account.filters_unavailable", error=str(exc))
@@ -147,8 +160,9 @@ class Account:
             if time.monotonic() - self._read_at <= max_age_s:
                 return True
             try:
-                positions = await self._exchange.positions()
-                orders = await self._exchange.open_orders()
+                with self.liveness.working():
+                    positions = await self._exchange.positions()
+                    orders = await self._exchange.open_orders()
             except ExchangeUnavailable as exc:
                 log.warning("account.reconcile_failed", error=str(exc))
                 return False

@@ -19,6 +19,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
+from exitd.actors.liveness import Liveness
 from exitd.actors.messages import (
     CancelWrite,
     ConditionalOrderGone,
@@ -140,6 +141,7 @@ class Gateway:
         self._submit_lines: list[tuple[structlog.typing.FilteringBoundLogger, str]] = []
         self._tasks: TaskGroup | None = None
         self.metrics = OrderMetrics()
+        self.liveness = Liveness(clock)
 
     # --- the actor ----------------------------------------------------------------------------
 
@@ -309,12 +311,13 @@ class Gateway:
     async def _send(self, submit: Submit) -> None:
         write = submit.write
         try:
-            if isinstance(write, PlaceWrite):
-                outcome: WriteOutcome = await self._exchange.place(write.order)
-            else:
-                outcome = await self._exchange.cancel(
-                    write.symbol, write.client_order_id, write.conditional
-                )
+            with self.liveness.working():
+                if isinstance(write, PlaceWrite):
+                    outcome: WriteOutcome = await self._exchange.place(write.order)
+                else:
+                    outcome = await self._exchange.cancel(
+                        write.symbol, write.client_order_id, write.conditional
+                    )
         except Exception as exc:  # an adapter bug must not lose the write: it may have left
             log.error("exit_gateway.send_failed", error=repr(exc), exc_info=True)
             outcome = Unknown(f"{type(exc).__name__} while sending")
@@ -435,7 +438,8 @@ class Gateway:
             write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
         )
         try:
-            found = await self._exchange.query(write.symbol, cid, conditional)
+            with self.liveness.working():
+                found = await self._exchange.query(write.symbol, cid, conditional)
         except Exception as exc:
             log.error("exit_gateway.lookup_failed", error=repr(exc), exc_info=True)
             found = Unknown("lookup failed")

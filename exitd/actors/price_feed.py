@@ -14,6 +14,7 @@ from collections.abc import Callable
 import anyio
 import structlog
 
+from exitd.actors.liveness import Liveness
 from exitd.actors.runtime import StreamEnded
 from exitd.exchange.port import MarketStream, MarkPrice, StreamReset, StreamStale
 
@@ -28,6 +29,7 @@ class PriceFeed:
         self._wish = anyio.Event()
         self._subscribed: frozenset[str] = frozenset()
         self.ticks = 0
+        self.liveness = Liveness()
 
     def want(self, symbols: frozenset[str]) -> None:
         """The symbols to follow from now on: it replaces any wish not yet followed."""
@@ -64,8 +66,9 @@ class PriceFeed:
     async def _follow(self, wanted: frozenset[str]) -> None:
         added = sorted(wanted - self._subscribed)
         removed = sorted(self._subscribed - wanted)
-        if added:
-            await self._stream.subscribe(added)
-        if removed:
-            await self._stream.unsubscribe(removed)
+        with self.liveness.working():
+            if added:
+                await self._stream.subscribe(added)
+            if removed:
+                await self._stream.unsubscribe(removed)
         self._subscribed = wanted

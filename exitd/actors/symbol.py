@@ -44,7 +44,7 @@ from exitd.actors.reconcile_view import (
     resting_intents,
 )
 from exitd.actors.runtime import Mailbox, Pulse
-from exitd.actors.safety_net import NakedWatch
+from exitd.actors.safety_net import NakedWatch, is_naked
 from exitd.actors.snapshots import SnapshotStore
 from exitd.actors.translate import answer_events, gateway_write, update_events
 from exitd.engine import (
@@ -54,8 +54,10 @@ from exitd.engine import (
     ExitRouter,
     ExitState,
     Fill,
+    Leg,
     Notice,
     OrderCancelled,
+    OrderStatus,
     PlanProgress,
     PositionChanged,
     SymbolFilters,
@@ -151,6 +153,20 @@ class SymbolActor:
     @property
     def last_mark(self) -> MarkPrice | None:
         return self._last_mark
+
+    @property
+    def protected(self) -> bool:
+        """A stop rests for its position: the plan's HARD_SL as the exchange acknowledged it,
+        or, in LEGACY (the brain places nothing), anyone's stop on the closing side. READY=1
+        waits for this on every open position."""
+        position, state = self._position, self.state
+        if (position is not None and position.amount == 0) or (state is not None and state.flat):
+            return True
+        if self._ctx.mode() is Mode.LEGACY:
+            return position is not None and not is_naked(position, self._open.values())
+        return state is not None and any(
+            o.status is OrderStatus.LIVE for o in state.orders_of(Leg.HARD_SL)
+        )
 
     @property
     def done(self) -> bool:

@@ -10,7 +10,7 @@ resting on the exchange and its size the exchange's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -146,12 +146,14 @@ async def live_daemon(
 
 
 @asynccontextmanager
-async def daemon_running(config: Config) -> AsyncIterator[Daemon]:
+async def daemon_running(
+    config: Config, environ: Mapping[str, str] = ENVIRON
+) -> AsyncIterator[Daemon]:
     """The daemon's tree until the block ends, then cancelled abruptly."""
     started = anyio.Event()
     daemons: list[Daemon] = []
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(partial(run_daemon, config, ENVIRON, started=started, on_start=daemons))
+        tasks.start_soon(partial(run_daemon, config, environ, started=started, on_start=daemons))
         with anyio.fail_after(WAIT_S):
             await started.wait()
             await daemons[0].account.reconciled.wait()
