@@ -95,6 +95,15 @@ def test_the_units_expose_at_most_1_5(unit: str) -> None:
 
 
 @needs_analyze
+def test_the_plain_credentials_drop_in_verifies(units: Path) -> None:
+    drop_in = units / "exitd.service.d"
+    drop_in.mkdir()
+    shutil.copy(SYSTEMD / "plain-credentials.conf", drop_in)
+    done = analyze("verify", str(units / "exitd.service"))
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+
+
+@needs_analyze
 def test_the_restart_backoff_drop_in_verifies_where_systemd_knows_its_keys(units: Path) -> None:
     version = systemd_version()
     if version < 254:
