@@ -65,7 +65,7 @@ async def run_daemon(
     """Run until SIGINT/SIGTERM (0) or a crash loop (1)."""
     try:
         async with _exchange(config, environ) as exchange:
-            return await _run_tree(config, exchange, environ, started, on_start)
+            return await _run_tree(config, exchange, started, on_start, environ)
     except CrashLoop as exc:
         log.critical("daemon.crash_loop", error=str(exc))
         return 1
@@ -74,9 +74,9 @@ async def run_daemon(
 async def _run_tree(
     config: Config,
     exchange: Exchange,
-    environ: Mapping[str, str],
     started: anyio.Event | None,
     on_start: list[Daemon] | None,
+    environ: Mapping[str, str],
 ) -> int:
     exits = config.exits
     ownership = OwnershipRules(exits.mode, exits.guard, exits.legacy_modules)

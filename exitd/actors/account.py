@@ -68,21 +68,11 @@ class Account:
         self._positions: dict[str, PositionView] = {}
         self._orders: dict[str, tuple[OrderView, ...]] = {}
         self._read_at = float("-inf")
+        self.liveness = Liveness()
         self._reading = anyio.Lock()
         self.reconciled = anyio.Event()
         self.reconciliations = 0
-        self.liveness = Liveness()
         self._context = make_context(self)
-
-    @property
-    def open_positions(self) -> int:
-        return len(self._positions)
-
-    def unprotected(self) -> list[str]:
-        """Open positions whose symbol actor has no stop resting yet: READY=1 waits for none."""
-        return sorted(
-            s for s in self._positions if not ((actor := self.actors.get(s)) and actor.protected)
-        )
 
     def filters_of(self, symbol: str) -> SymbolFilters | None:
         """The symbol's exchange filters as last read (read anew on every call)."""
@@ -188,6 +178,16 @@ class Account:
             log.warning("account.mark_unavailable", symbol=symbol, error=str(exc))
         return ExchangeState(
             self._positions.get(symbol), self._orders.get(symbol, ()), mark, time_ms
+        )
+
+    @property
+    def open_positions(self) -> int:
+        return len(self._positions)
+
+    def unprotected(self) -> list[str]:
+        """Open positions whose symbol actor has no stop resting yet: READY=1 waits for none."""
+        return sorted(
+            s for s in self._positions if not ((actor := self.actors.get(s)) and actor.protected)
         )
 
     # --- the stream ---------------------------------------------------------------------------

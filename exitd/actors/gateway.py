@@ -130,6 +130,7 @@ class Gateway:
         self._clock = clock
         self._tick_s = tick_s
         self._activity = activity or Pulse()
+        self.liveness = Liveness(clock)
         self._queue = WriteQueue()
         self._inflight: dict[str, _InFlight] = {}
         self._conditional: set[str] = set()
@@ -141,7 +142,6 @@ class Gateway:
         self._submit_lines: list[tuple[structlog.typing.FilteringBoundLogger, str]] = []
         self._tasks: TaskGroup | None = None
         self.metrics = OrderMetrics()
-        self.liveness = Liveness(clock)
 
     # --- the actor ----------------------------------------------------------------------------
 

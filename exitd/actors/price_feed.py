@@ -25,11 +25,11 @@ class PriceFeed:
     def __init__(self, stream: MarketStream, route: Callable[[MarkPrice], None]) -> None:
         self._stream = stream
         self._route = route
+        self.liveness = Liveness()
         self._wanted: frozenset[str] = frozenset()
         self._wish = anyio.Event()
         self._subscribed: frozenset[str] = frozenset()
         self.ticks = 0
-        self.liveness = Liveness()
 
     def want(self, symbols: frozenset[str]) -> None:
         """The symbols to follow from now on: it replaces any wish not yet followed."""

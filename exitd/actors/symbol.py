@@ -54,10 +54,8 @@ from exitd.engine import (
     ExitRouter,
     ExitState,
     Fill,
-    Leg,
     Notice,
     OrderCancelled,
-    OrderStatus,
     PlanProgress,
     PositionChanged,
     SymbolFilters,
@@ -74,7 +72,8 @@ from exitd.engine import (
     resume,
 )
 from exitd.engine.client_ids import EXIT_BRAIN_CODE
-from exitd.engine.state import NEVER_MS
+from exitd.engine.model import Leg
+from exitd.engine.state import NEVER_MS, OrderStatus
 from exitd.exchange.port import (
     Accepted,
     MarkPrice,
@@ -155,6 +154,16 @@ class SymbolActor:
         return self._last_mark
 
     @property
+    def done(self) -> bool:
+        live = self.state is not None and not self.state.done
+        return (
+            not live
+            and not self._retiring
+            and not self._leftovers
+            and (self._position is None or self._position.amount == 0)
+        )
+
+    @property
     def protected(self) -> bool:
         """A stop rests for its position: the plan's HARD_SL as the exchange acknowledged it,
         or, in LEGACY (the brain places nothing), anyone's stop on the closing side. READY=1
@@ -166,16 +175,6 @@ class SymbolActor:
             return position is not None and not is_naked(position, self._open.values())
         return state is not None and any(
             o.status is OrderStatus.LIVE for o in state.orders_of(Leg.HARD_SL)
-        )
-
-    @property
-    def done(self) -> bool:
-        live = self.state is not None and not self.state.done
-        return (
-            not live
-            and not self._retiring
-            and not self._leftovers
-            and (self._position is None or self._position.amount == 0)
         )
 
     # --- the loop -----------------------------------------------------------------------------

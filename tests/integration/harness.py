@@ -10,7 +10,7 @@ resting on the exchange and its size the exchange's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -147,7 +147,7 @@ async def live_daemon(
 
 @asynccontextmanager
 async def daemon_running(
-    config: Config, environ: Mapping[str, str] = ENVIRON
+    config: Config, environ: dict[str, str] = ENVIRON
 ) -> AsyncIterator[Daemon]:
     """The daemon's tree until the block ends, then cancelled abruptly."""
     started = anyio.Event()

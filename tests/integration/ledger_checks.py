@@ -15,9 +15,7 @@ def own_orders(ledger: Ledger, symbol: str) -> list[LedgerOrder]:
     return [
         o
         for o in ledger.orders
-        if o.symbol == symbol
-        and o.parent_algo_id is None
-        and is_own(o.client_order_id)
+        if o.symbol == symbol and o.parent_algo_id is None and is_own(o.client_order_id)
     ]
 
 
