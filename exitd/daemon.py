@@ -32,8 +32,8 @@ from exitd.exchange.binance import BinanceExchange, endpoints
 from exitd.exchange.port import Exchange
 from exitd.exchange.sim.prices import FileReplay, PriceSource, RandomWalk, infer_symbol
 from exitd.exchange.sim.server import SimExchange
+from exitd.ops import service_health
 from exitd.ops.config import Config, router
-from exitd.ops.service_health import report_to_systemd
 
 log = structlog.get_logger("exitd.daemon")
 
@@ -121,7 +121,7 @@ async def _run_tree(
         )
         if started is not None:
             started.set()
-        tasks.start_soon(report_to_systemd, daemon, environ)
+        tasks.start_soon(service_health.report_to_systemd, daemon, environ)
         tasks.start_soon(_until_signal, tasks.cancel_scope, stopped)
     log.info("daemon.stopped", orders=gateway.metrics.total_orders, note="stops left resting")
     return 0

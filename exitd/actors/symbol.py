@@ -36,6 +36,7 @@ from exitd.actors.messages import (
 from exitd.actors.overrides import OverrideRefused, apply_overrides
 from exitd.actors.plan_journal import PlanJournal
 from exitd.actors.planning import plan_for
+from exitd.actors.readiness import stop_rests
 from exitd.actors.reconcile_view import (
     diff_orders,
     is_own,
@@ -44,7 +45,7 @@ from exitd.actors.reconcile_view import (
     resting_intents,
 )
 from exitd.actors.runtime import Mailbox, Pulse
-from exitd.actors.safety_net import NakedWatch, is_naked
+from exitd.actors.safety_net import NakedWatch
 from exitd.actors.snapshots import SnapshotStore
 from exitd.actors.translate import answer_events, gateway_write, update_events
 from exitd.engine import (
@@ -72,8 +73,7 @@ from exitd.engine import (
     resume,
 )
 from exitd.engine.client_ids import EXIT_BRAIN_CODE
-from exitd.engine.model import Leg
-from exitd.engine.state import NEVER_MS, OrderStatus
+from exitd.engine.state import NEVER_MS
 from exitd.exchange.port import (
     Accepted,
     MarkPrice,
@@ -150,6 +150,11 @@ class SymbolActor:
         return bool(self._held)
 
     @property
+    def protected(self) -> bool:
+        """A stop rests for its position (exitd.actors.readiness): READY=1 waits for it."""
+        return stop_rests(self._position, self.state, self._open.values(), self._ctx.mode())
+
+    @property
     def last_mark(self) -> MarkPrice | None:
         return self._last_mark
 
@@ -161,20 +166,6 @@ class SymbolActor:
             and not self._retiring
             and not self._leftovers
             and (self._position is None or self._position.amount == 0)
-        )
-
-    @property
-    def protected(self) -> bool:
-        """A stop rests for its position: the plan's HARD_SL as the exchange acknowledged it,
-        or, in LEGACY (the brain places nothing), anyone's stop on the closing side. READY=1
-        waits for this on every open position."""
-        position, state = self._position, self.state
-        if (position is not None and position.amount == 0) or (state is not None and state.flat):
-            return True
-        if self._ctx.mode() is Mode.LEGACY:
-            return position is not None and not is_naked(position, self._open.values())
-        return state is not None and any(
-            o.status is OrderStatus.LIVE for o in state.orders_of(Leg.HARD_SL)
         )
 
     # --- the loop -----------------------------------------------------------------------------
