@@ -85,6 +85,36 @@ async def test_ready_comes_once_every_open_position_has_its_hard_sl_resting(
     assert notify.received[stopping].get("STATUS") == "stopping: every stop stays on the exchange"
 
 
+def closing_stops(sim: SimExchange, symbol: str) -> list[str]:
+    """Client ids of the stops resting to close a LONG, whoever placed them."""
+    return [
+        o.client_order_id
+        for o in sim.account.open_algo_orders(symbol)
+        if o.side.value == "SELL" and o.type.value == "STOP_MARKET"
+    ]
+
+
+async def test_in_legacy_ready_waits_for_the_safety_nets_stop_on_a_naked_position(
+    tmp_path: Path,
+) -> None:
+    """The brain places nothing in LEGACY: a position nobody protects gets the emergency stop
+    after the grace (1 s here), and only then is the daemon ready."""
+    async with running() as (sim, client):
+        await open_position(client, "BTCUSDT", "40000")
+        async with listening(look=lambda: closing_stops(sim, "BTCUSDT")) as notify:
+            environ = environ_for(notify)
+            text = config_text(sim, mode="LEGACY")
+            config = parse_config(text, "test.toml", environ, base_dir=tmp_path)
+            async with daemon_running(config, environ):
+                await notify.wait_for(lambda: bool(notify.having("READY")))
+    (ready,) = notify.having("READY", "1")
+    stops = notify.received[ready].seen
+    assert isinstance(stops, list) and len(stops) == 1
+    assert stops[0].startswith("xd.sn.BTCUSDT.SL.")
+    assert notify.received[ready].get("STATUS") == "protecting 1 position, mode LEGACY"
+    assert "starting: waiting for the stop of BTCUSDT" in notify.statuses()
+
+
 @pytest.mark.parametrize(
     ("actor", "held"),
     [
