@@ -38,6 +38,7 @@ from exitd.exchange.sim.prices import (
     infer_symbol,
 )
 from exitd.exchange.sim.server import SimExchange
+from exitd.ops import service_health
 from exitd.ops.config import Config, router
 from exitd.ops.metrics_http import MetricsServer
 from exitd.ops.prometheus import registry_for
@@ -73,7 +74,7 @@ async def run_daemon(
     """Run until SIGINT/SIGTERM (0) or a crash loop (1)."""
     try:
         async with _exchange(config, environ) as exchange:
-            return await _run_tree(config, exchange, started, on_start)
+            return await _run_tree(config, exchange, started, on_start, environ)
     except CrashLoop as exc:
         log.critical("daemon.crash_loop", error=str(exc))
         return 1
@@ -84,6 +85,7 @@ async def _run_tree(
     exchange: Exchange,
     started: anyio.Event | None,
     on_start: list[Daemon] | None,
+    environ: Mapping[str, str],
 ) -> int:
     exits = config.exits
     ownership = OwnershipRules(exits.mode, exits.guard, exits.legacy_modules)
@@ -133,6 +135,7 @@ async def _run_tree(
         )
         if started is not None:
             started.set()
+        tasks.start_soon(service_health.report_to_systemd, daemon, environ)
         tasks.start_soon(_until_signal, tasks.cancel_scope, stopped)
     log.info("daemon.stopped", orders=gateway.metrics.total_orders, note="stops left resting")
     return 0

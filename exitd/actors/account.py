@@ -17,6 +17,7 @@ from types import MappingProxyType
 import anyio
 import structlog
 
+from exitd.actors.liveness import Liveness
 from exitd.actors.messages import (
     ConditionalOrderGone,
     ConditionalOrdersOpen,
@@ -69,6 +70,7 @@ class Account:
         self._positions: dict[str, PositionView] = {}
         self._orders: dict[str, tuple[OrderView, ...]] = {}
         self._read_at = float("-inf")
+        self.liveness = Liveness()
         self._reading = anyio.Lock()
         self.reconciled = anyio.Event()
         self.reconciliations = 0
@@ -109,7 +111,8 @@ class Account:
     async def _load_filters(self) -> None:
         while True:
             try:
-                self.filters = await self._exchange.symbol_filters()
+                with self.liveness.working():
+                    self.filters = await self._exchange.symbol_filters()
                 return
             except ExchangeUnavailable as exc:
                 log.warning("account.filters_unavailable", error=str(exc))
@@ -154,8 +157,9 @@ class Account:
             if time.monotonic() - self._read_at <= max_age_s:
                 return True
             try:
-                positions = await self._exchange.positions()
-                orders = await self._exchange.open_orders()
+                with self.liveness.working():
+                    positions = await self._exchange.positions()
+                    orders = await self._exchange.open_orders()
             except ExchangeUnavailable as exc:
                 log.warning("account.reconcile_failed", error=str(exc))
                 return False
@@ -181,6 +185,16 @@ class Account:
             log.warning("account.mark_unavailable", symbol=symbol, error=str(exc))
         return ExchangeState(
             self._positions.get(symbol), self._orders.get(symbol, ()), mark, time_ms
+        )
+
+    @property
+    def open_positions(self) -> int:
+        return len(self._positions)
+
+    def unprotected(self) -> list[str]:
+        """Open positions whose symbol actor has no stop resting yet: READY=1 waits for none."""
+        return sorted(
+            s for s in self._positions if not ((actor := self.actors.get(s)) and actor.protected)
         )
 
     # --- the stream ---------------------------------------------------------------------------

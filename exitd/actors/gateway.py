@@ -19,6 +19,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
+from exitd.actors.liveness import Liveness
 from exitd.actors.messages import (
     CancelWrite,
     ConditionalOrderGone,
@@ -130,6 +131,7 @@ class Gateway:
         self._clock = clock
         self._tick_s = tick_s
         self._activity = activity or Pulse()
+        self.liveness = Liveness(clock)
         self._queue = WriteQueue()
         self._inflight: dict[str, _InFlight] = {}
         self._conditional: set[str] = set()
@@ -332,12 +334,13 @@ class Gateway:
     async def _send(self, submit: Submit) -> None:
         write = submit.write
         try:
-            if isinstance(write, PlaceWrite):
-                outcome: WriteOutcome = await self._exchange.place(write.order)
-            else:
-                outcome = await self._exchange.cancel(
-                    write.symbol, write.client_order_id, write.conditional
-                )
+            with self.liveness.working():
+                if isinstance(write, PlaceWrite):
+                    outcome: WriteOutcome = await self._exchange.place(write.order)
+                else:
+                    outcome = await self._exchange.cancel(
+                        write.symbol, write.client_order_id, write.conditional
+                    )
         except Exception as exc:  # an adapter bug must not lose the write: it may have left
             log.error("exit_gateway.send_failed", error=repr(exc), exc_info=True)
             outcome = Unknown(f"{type(exc).__name__} while sending")
@@ -463,7 +466,8 @@ class Gateway:
             write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
         )
         try:
-            found = await self._exchange.query(write.symbol, cid, conditional)
+            with self.liveness.working():
+                found = await self._exchange.query(write.symbol, cid, conditional)
         except Exception as exc:
             log.error("exit_gateway.lookup_failed", error=repr(exc), exc_info=True)
             found = Unknown("lookup failed")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import anyio
 import structlog
 
+from exitd.actors.liveness import Liveness
 from exitd.actors.runtime import StreamEnded
 from exitd.exchange.port import MarketStream, MarkPrice, StreamReset, StreamStale
 
@@ -24,6 +25,7 @@ class PriceFeed:
     def __init__(self, stream: MarketStream, route: Callable[[MarkPrice], None]) -> None:
         self._stream = stream
         self._route = route
+        self.liveness = Liveness()
         self._wanted: frozenset[str] = frozenset()
         self._wish = anyio.Event()
         self._subscribed: frozenset[str] = frozenset()
@@ -66,8 +68,9 @@ class PriceFeed:
     async def _follow(self, wanted: frozenset[str]) -> None:
         added = sorted(wanted - self._subscribed)
         removed = sorted(self._subscribed - wanted)
-        if added:
-            await self._stream.subscribe(added)
-        if removed:
-            await self._stream.unsubscribe(removed)
+        with self.liveness.working():
+            if added:
+                await self._stream.subscribe(added)
+            if removed:
+                await self._stream.unsubscribe(removed)
         self._subscribed = wanted

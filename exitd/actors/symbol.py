@@ -36,6 +36,7 @@ from exitd.actors.messages import (
 from exitd.actors.overrides import OverrideRefused, apply_overrides
 from exitd.actors.plan_journal import PlanJournal
 from exitd.actors.planning import plan_for
+from exitd.actors.readiness import stop_rests
 from exitd.actors.reconcile_view import (
     diff_orders,
     is_own,
@@ -154,6 +155,11 @@ class SymbolActor:
     def pending(self) -> bool:
         """Fills or position changes wait for the mark price of their moment."""
         return bool(self._held)
+
+    @property
+    def protected(self) -> bool:
+        """A stop rests for its position (exitd.actors.readiness): READY=1 waits for it."""
+        return stop_rests(self._position, self.state, self._open.values(), self._ctx.mode())
 
     @property
     def last_mark(self) -> MarkPrice | None:

@@ -146,12 +146,14 @@ async def live_daemon(
 
 
 @asynccontextmanager
-async def daemon_running(config: Config) -> AsyncIterator[Daemon]:
+async def daemon_running(
+    config: Config, environ: dict[str, str] = ENVIRON
+) -> AsyncIterator[Daemon]:
     """The daemon's tree until the block ends, then cancelled abruptly."""
     started = anyio.Event()
     daemons: list[Daemon] = []
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(partial(run_daemon, config, ENVIRON, started=started, on_start=daemons))
+        tasks.start_soon(partial(run_daemon, config, environ, started=started, on_start=daemons))
         with anyio.fail_after(WAIT_S):
             await started.wait()
             await daemons[0].account.reconciled.wait()

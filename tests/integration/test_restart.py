@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal as D
 from pathlib import Path
@@ -38,6 +38,7 @@ from tests.integration.ledger_checks import (
     open_exit_orders,
     own_orders,
 )
+from tests.integration.notify_socket import listening
 
 pytestmark = pytest.mark.anyio
 SYMBOL = "BTCUSDT"
@@ -201,13 +202,15 @@ class DaemonProcess:
 
 
 @asynccontextmanager
-async def exitd_process(sim: SimExchange, tmp_path: Path) -> AsyncIterator[DaemonProcess]:
+async def exitd_process(
+    sim: SimExchange, tmp_path: Path, environ: Mapping[str, str] | None = None
+) -> AsyncIterator[DaemonProcess]:
     config = tmp_path / "exitd.toml"
     text = config_text(sim, profiles=FAR_TARGETS).replace(
         'log_level = "warning"', 'log_level = "info"'
     )
     config.write_text(text)
-    env = {**os.environ, **ENVIRON}
+    env = {**os.environ, **ENVIRON, **(environ or {})}
     command = [sys.executable, "-m", "exitd.cli", "run", "--config", str(config)]
     with (tmp_path / "stderr.txt").open("ab") as stderr:
         async with anyio.create_task_group() as tasks:
@@ -276,20 +279,28 @@ async def test_after_sigkill_the_restarted_process_re_attaches_and_places_nothin
         assert_invariants(ledger, SYMBOL)
 
 
-async def test_sigterm_exits_0_and_leaves_every_stop_resting(tmp_path: Path) -> None:
-    async with running() as (sim, client):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_stop_signal_exits_0_within_10_s_and_leaves_every_stop_resting(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """As systemd stops the unit: READY=1 first, STOPPING=1 once the signal came."""
+    async with running() as (sim, client), listening() as notify:
         await _pricer(client)("40000")
-        async with exitd_process(sim, tmp_path) as daemon:
-            await daemon.wait_for(lambda: bool(daemon.seen("daemon.started")))
+        environ = {"NOTIFY_SOCKET": str(notify.path)}
+        async with exitd_process(sim, tmp_path, environ) as daemon:
+            await notify.wait_for(lambda: bool(notify.having("READY", "1")))
             body = {"symbol": SYMBOL, "side": "LONG", "qty": "1", "price": "40000"}
             assert (await client.admin("POST", "/sim/position", body)).status == 200
             await daemon.wait_for(lambda: len(daemon.seen("exit_gateway.placed")) == 3)
             resting = _resting(sim)
             orders = len(sim.account.ledger.orders)
-            daemon.process.send_signal(signal.SIGTERM)
+            assert not notify.having("STOPPING")
+            daemon.process.send_signal(signum)
             with anyio.fail_after(10):
                 assert await daemon.process.wait() == 0
+            assert daemon.seen("daemon.stopping", signal=signum.name)
             assert daemon.seen("daemon.stopped")
+            await notify.wait_for(lambda: bool(notify.having("STOPPING", "1")))
         assert len(resting) == 3
         assert _resting(sim) == resting
         assert len(sim.account.ledger.orders) == orders
