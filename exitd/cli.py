@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from exitd import __version__
+from exitd.control import ctl
 from exitd.exchange.sim import command as sim_command
 from exitd.ops.check_config import run_check_config
 from exitd.replay import command as replay_command
@@ -44,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         description="The exit daemon, until SIGINT or SIGTERM (which leave every stop resting).",
     )
     run.add_argument("--config", default="config.toml", metavar="FILE")
+    ctl.add_arguments(
+        commands.add_parser(
+            "ctl",
+            help="talk to the running daemon: status, plan, mode, submit, …",
+            description="One command to the daemon's control socket (docs/control.md).",
+        )
+    )
     check = commands.add_parser(
         "check-config", help="validate a config file and print the effective config"
     )
@@ -62,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exitd.run_command import run_command  # noqa: PLC0415
 
         return run_command(args.config, os.environ, sys.stderr)
+    if args.command == "ctl":
+        return ctl.run(args, sys.stdout, sys.stderr, os.environ)
     if args.command == "check-config":
         return run_check_config(args.file, os.environ, sys.stdout, sys.stderr)
     raise AssertionError(f"unhandled command {args.command}")

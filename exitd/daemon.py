@@ -24,9 +24,13 @@ import structlog
 from exitd.actors.account import Account
 from exitd.actors.gateway import Gateway, OwnershipRules
 from exitd.actors.price_feed import PriceFeed
+from exitd.actors.routes import LiveRoutes
 from exitd.actors.runtime import CrashLoop, Pulse, Supervisor
 from exitd.actors.snapshots import SnapshotStore
 from exitd.actors.symbol import SymbolContext
+from exitd.control.desk import Desk
+from exitd.control.reload import reload_on_hangup
+from exitd.control.server import ControlServer
 from exitd.engine import Side
 from exitd.exchange.binance import BinanceExchange, endpoints
 from exitd.exchange.port import Exchange
@@ -52,6 +56,7 @@ class Daemon:
     supervisor: Supervisor
     stopped: anyio.Event
     activity: Pulse
+    control: ControlServer | None = None
 
 
 async def run_daemon(
@@ -64,7 +69,7 @@ async def run_daemon(
     """Run until SIGINT/SIGTERM (0) or a crash loop (1)."""
     try:
         async with _exchange(config, environ) as exchange:
-            return await _run_tree(config, exchange, started, on_start)
+            return await _run_tree(config, exchange, started, on_start, environ)
     except CrashLoop as exc:
         log.critical("daemon.crash_loop", error=str(exc))
         return 1
@@ -75,6 +80,7 @@ async def _run_tree(
     exchange: Exchange,
     started: anyio.Event | None,
     on_start: list[Daemon] | None,
+    environ: Mapping[str, str],
 ) -> int:
     exits = config.exits
     ownership = OwnershipRules(exits.mode, exits.guard, exits.legacy_modules)
@@ -83,7 +89,7 @@ async def _run_tree(
         exchange, ownership, recv_window_ms=config.exchange.recv_window_ms, activity=activity
     )
     snapshots = SnapshotStore(config.daemon.state_dir)
-    exit_router = router(config)
+    exit_router = LiveRoutes(router(config))
     stopped = anyio.Event()
     async with anyio.create_task_group() as tasks:
         supervisor = Supervisor(tasks)
@@ -111,6 +117,10 @@ async def _run_tree(
         supervisor.start("gateway", gateway.run)
         supervisor.start("price_feed", feed.run)
         supervisor.start("account", account.run)
+        desk = Desk(daemon, exit_router, environ, Path(config.source))
+        daemon.control = ControlServer(desk)
+        supervisor.start("control", daemon.control.run)
+        tasks.start_soon(reload_on_hangup, desk)
         log.info(
             "daemon.started",
             mode=exits.mode.value,

@@ -72,6 +72,11 @@ class Account:
         self.reconciliations = 0
         self._context = make_context(self)
 
+    @property
+    def positions(self) -> Mapping[str, PositionView]:
+        """The open positions as last read or streamed (a copy: readers cannot change it)."""
+        return dict(self._positions)
+
     def filters_of(self, symbol: str) -> SymbolFilters | None:
         """The symbol's exchange filters as last read (read anew on every call)."""
         return self.filters.get(symbol)

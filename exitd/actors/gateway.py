@@ -174,6 +174,10 @@ class Gateway:
     def mode(self) -> Mode:
         return self._ownership.mode
 
+    @property
+    def ownership(self) -> OwnershipRules:
+        return self._ownership
+
     def _on(self, message: GatewayMessage) -> None:
         if isinstance(message, Submit):
             self._submit(message)

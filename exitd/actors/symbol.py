@@ -46,12 +46,12 @@ from exitd.actors.reconcile_view import (
 from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.safety_net import NakedWatch
 from exitd.actors.snapshots import SnapshotStore
+from exitd.actors.symbol_view import SymbolView
 from exitd.actors.translate import answer_events, gateway_write, update_events
 from exitd.engine import (
     Decision,
     Event,
     ExitPlan,
-    ExitRouter,
     ExitState,
     Fill,
     Notice,
@@ -72,6 +72,7 @@ from exitd.engine import (
     resume,
 )
 from exitd.engine.client_ids import EXIT_BRAIN_CODE
+from exitd.engine.router import RouteSource
 from exitd.engine.state import NEVER_MS
 from exitd.exchange.port import (
     Accepted,
@@ -99,7 +100,7 @@ _RESTART_EVERY_S = 5.0
 class SymbolContext:
     """What every symbol actor shares: read-only settings and the ways out."""
 
-    router: ExitRouter
+    router: RouteSource
     filters: Callable[[str], SymbolFilters | None]
     gateway: Mailbox[GatewayMessage]
     snapshots: SnapshotStore
@@ -142,6 +143,7 @@ class SymbolActor:
         self._woken_ms = 0
         self._started_again_at = float("-inf")
         self.started_at: float | None = None  # monotonic; protection latency is measured from it
+        self.view = SymbolView(symbol, None, None, False, None, ())
 
     @property
     def pending(self) -> bool:
@@ -168,6 +170,7 @@ class SymbolActor:
         self.started_at = self._ctx.monotonic()
         self._log.info("symbol.started", incarnation=incarnation)
         await self._start()
+        self._publish()
         self._ctx.activity.notify()
         while not self.done:
             batch = await self._next_batch(self._wait_s())
@@ -179,6 +182,7 @@ class SymbolActor:
             self._woken_ms = self._ctx.wall_ms()
             await self._decide([Timer(self._woken_ms)])
             await self._check_safety_net()
+            self._publish()
             self._ctx.activity.notify()
         # The next position may open at the same entry price: it must not resume this one.
         self.state = None
@@ -331,7 +335,19 @@ class SymbolActor:
         if self._held and mark is not None and all(e.time_ms <= mark.time_ms for e in self._held):
             await self._release_held()
         await self._check_safety_net()
+        self._publish()
         self._ctx.activity.notify()
+
+    def _publish(self) -> None:
+        """The frozen view readers (the control socket) see, after the batch is handled."""
+        self.view = SymbolView(
+            self.symbol,
+            self.state,
+            self._last_mark,
+            self._paused,
+            self._position,
+            tuple(self._open.values()),
+        )
 
     async def _route(self, events: Iterable[Event], into: list[Event]) -> None:
         """Events about an order of a retiring (flipped) state go to that state."""

@@ -178,6 +178,21 @@ class DaemonModel(_Section):
     state_dir: Text = "/var/lib/exitd"
 
 
+Uid = Annotated[StrictInt, Field(ge=0, le=2**32 - 2)]
+GroupName = StrictStr | Uid
+
+
+class ControlModel(_Section):
+    """Who may use the control socket (SO_PEERCRED), and how it guards itself."""
+
+    read_uids: tuple[Uid, ...] = ()
+    read_group: GroupName | None = None
+    write_uids: tuple[Uid, ...] = ()
+    write_group: GroupName | None = None
+    max_clients: Annotated[StrictInt, Field(ge=1, le=4096)] = 64
+    idle_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+
 class ExitsModel(_Section):
     mode: Annotated[Mode, _folded(upper=True)] = Mode.LEGACY
     exit_brain_v3_enabled: StrictBool = False
@@ -282,7 +297,7 @@ class SymbolModel(_Section):
 
 # The top-level tables; profiles and symbols are tables of ProfileModel and SymbolModel,
 # validated one entry at a time.
-SECTIONS = ("daemon", "exits", "exchange", "safety", "profiles", "symbols")
+SECTIONS = ("daemon", "control", "exits", "exchange", "safety", "profiles", "symbols")
 
 
 @dataclass(frozen=True, slots=True)
