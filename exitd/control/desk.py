@@ -35,6 +35,8 @@ class Desk:
     config_path: Path
     started_at: float = field(default_factory=time.monotonic)
     policy: AccessPolicy = field(init=False)
+    # Set once SIGHUP is handled: before that the signal's default would end the process.
+    hangup_ready: anyio.Event = field(default_factory=anyio.Event)
 
     def __post_init__(self) -> None:
         self.policy = build_policy(self.daemon.config.control)

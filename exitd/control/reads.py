@@ -7,6 +7,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
+
 from exitd.actors.messages import InflightQuery
 from exitd.actors.runtime import Mailbox
 from exitd.control.desk import Desk
@@ -14,6 +16,8 @@ from exitd.control.orders import order_json
 from exitd.control.protocol import Code, CommandError, symbol_arg
 from exitd.control.views import plan_json, position_json, summary_json
 from exitd.exchange.port import ExchangeUnavailable, OrderRequest
+
+_GATEWAY_S = 5.0
 
 
 async def status(desk: Desk, args: Mapping[str, Any]) -> object:
@@ -78,8 +82,10 @@ async def plan(desk: Desk, args: Mapping[str, Any]) -> object:
 async def inflight(desk: Desk, symbol: str) -> tuple[OrderRequest, ...]:
     """Asked through the gateway's mailbox: answered after every write queued before it."""
     answer: Mailbox[tuple[OrderRequest, ...]] = Mailbox.create(1)
-    await desk.daemon.gateway.mailbox.send.send(InflightQuery(symbol, answer.post))
-    return await answer.receive.receive()
+    with anyio.move_on_after(_GATEWAY_S):
+        await desk.daemon.gateway.mailbox.send.send(InflightQuery(symbol, answer.post))
+        return await answer.receive.receive()
+    raise CommandError(Code.TIMEOUT, f"the gateway did not answer within {_GATEWAY_S:g} s")
 
 
 def metrics_source(desk: Desk) -> dict[str, object]:

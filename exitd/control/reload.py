@@ -9,6 +9,7 @@ socket's path, the state folder, logging, the safety net) are named for a restar
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from dataclasses import replace
 
@@ -82,9 +83,10 @@ def reload_config(desk: Desk) -> dict[str, object]:
 async def reload_on_hangup(desk: Desk) -> None:
     """SIGHUP: the same reload as the command; a refused file is logged, nothing stops."""
     with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+        desk.hangup_ready.set()
         async for _ in signals:
             log.info("config.reload_requested", signal="SIGHUP")
-            try:
+            # A refused file is logged with every issue; the config in force stays.
+            with contextlib.suppress(CommandError):
                 reload_config(desk)
-            except CommandError:
-                continue  # logged with every issue; the config in force stays
+            desk.daemon.activity.notify()

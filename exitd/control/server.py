@@ -48,12 +48,12 @@ _GONE = (
 
 class ControlServer:
     def __init__(self, desk: Desk) -> None:
-        self._desk = desk
+        self.desk = desk
         self.clients = 0
         self.listening = anyio.Event()
 
     async def run(self, incarnation: int) -> None:
-        path = self._desk.config.daemon.socket_path
+        path = self.desk.config.daemon.socket_path
         while True:
             listener = await self._bind(path)
             if listener is not None:
@@ -82,7 +82,7 @@ class ControlServer:
         return listener
 
     def _chown_group(self, path: Path) -> None:
-        policy = self._desk.policy
+        policy = self.desk.policy
         groups = policy.read_groups or policy.write_groups
         if groups:
             try:
@@ -94,14 +94,14 @@ class ControlServer:
         async with anyio.create_task_group() as tasks:
             while True:
                 stream = await listener.accept()
-                if self.clients >= self._desk.config.control.max_clients:
+                if self.clients >= self.desk.config.control.max_clients:
                     tasks.start_soon(_turn_away, stream)
                     continue
                 self.clients += 1
                 tasks.start_soon(self._client, stream)
 
     async def _client(self, stream: SocketStream) -> None:
-        idle_s = self._desk.config.control.idle_timeout_s
+        idle_s = self.desk.config.control.idle_timeout_s
         try:
             peer = peer_of(stream.extra(SocketAttribute.raw_socket))
             lines = BufferedByteReceiveStream(stream)
@@ -133,7 +133,7 @@ class ControlServer:
         except CommandError as bad:
             return failed(request_id_of(line), bad)
         try:
-            result = await run_command(self._desk, request, peer)
+            result = await run_command(self.desk, request, peer)
             return ok(request.id, result)
         except CommandError as refused:
             return failed(request.id, refused)

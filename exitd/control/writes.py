@@ -173,7 +173,7 @@ def outcome_json(answer: WriteAnswer) -> object:
     """The exchange's order as placed, or CommandError with the refusal and its reason."""
     outcome = answer.outcome
     if isinstance(outcome, Accepted):
-        return order_json(outcome.order)
+        return {**order_json(outcome.order), "module": answer.write.module}
     cid = answer.write.client_order_id
     if isinstance(outcome, NotSent):
         refusal = {"reason": outcome.reason.value, "clientOrderId": cid}

@@ -55,7 +55,7 @@ def config_text(
     profiles: str = PROFILES,
     grace_s: float = 1.0,
     socket_path: Path | str = "control.sock",
-    control: str = "",
+    control: str = "idle_timeout_s = 2.0",
 ) -> str:
     return f"""
 [daemon]
@@ -65,7 +65,6 @@ log_format = "json"
 log_level = "warning"
 
 [control]
-idle_timeout_s = 2.0
 {control}
 
 [exits]
