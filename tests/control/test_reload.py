@@ -71,6 +71,7 @@ async def from_file(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[Live,
                 live = Live(sim, client, daemon, tmp_path / "state", socket_path)
                 await listening(live)
                 yield live, setup
+            assert not socket_path.exists()  # a clean stop takes its socket along
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
