@@ -3,7 +3,8 @@
 The supervisor starts the gateway, the price feed and the account actor (which starts one
 symbol actor per position). SIGINT and SIGTERM stop the tree and leave every stop on the
 exchange: exitd never cancels its protection on the way out, and never arms the exchange's
-dead-man cancel-all (RELIABILITY.md I12). A crash loop escalates to a non-zero exit, for
+dead-man cancel-all (RELIABILITY.md I12). SIGHUP reloads the config and the control socket
+steers the tree (exitd/control). A crash loop escalates to a non-zero exit, for
 systemd to restart the daemon.
 """
 

@@ -37,6 +37,7 @@ async def exitd(*argv: str) -> Ran:
 
 async def ctl(live: Live, *argv: str) -> Ran:
     """`exitd ctl --socket <the daemon's> ARGV…`."""
+    assert live.socket_path is not None
     return await exitd("ctl", "--socket", str(live.socket_path), *argv)
 
 

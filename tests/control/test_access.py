@@ -38,6 +38,7 @@ async def test_a_client_not_allowed_to_write_is_refused_a_write_and_may_still_re
         await live.price(SYMBOL, "40000")
         await live.open(SYMBOL, "LONG", "1", "40000")
         await live.settle(SYMBOL)
+        assert live.socket_path is not None
         assert stat.S_IMODE(live.socket_path.stat().st_mode) == 0o660
         status = await ctl(live, "--json", "status")
         assert status.code == 0, status.err

@@ -203,7 +203,24 @@ async def test_usage_errors_and_no_daemon_exit_2(tmp_path: Path) -> None:
         assert missing.code == 2 and "usage" in missing.err
         bad_pair = await ctl(live, "set-plan", SYMBOL, "trail.callback_pct")
         assert bad_pair.code == 2 and "NAME=VALUE" in bad_pair.err
+        assert live.socket_path is not None
         live.socket_path.rename(live.socket_path.with_name("moved.sock"))
         gone = await ctl(live, "status")
         assert gone.code == 2
         assert gone.err.strip() == f"exitd ctl: daemon not running at {live.socket_path}"
+
+
+async def test_pause_and_flatten_a_short_as_tables(tmp_path: Path) -> None:
+    async with live_daemon(tmp_path) as live:
+        await listening(live)
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "SHORT", "0.5", "40000")
+        await live.settle(SYMBOL)
+        paused = await ctl(live, "pause", SYMBOL)
+        assert paused.code == 0 and paused.out.startswith(f"{SYMBOL} paused")
+        ran = await ctl(live, "flatten", SYMBOL)
+        assert ran.code == 0, ran.err
+        header, row = ran.out.splitlines()
+        assert header.split()[:5] == ["SYMBOL", "MODULE", "LEG", "TYPE", "SIDE"]
+        assert row.split()[:6] == [SYMBOL, "operator", "TIME", "MARKET", "BUY", "0.500"]
+        assert live.sim.account.position(SYMBOL).amount == 0

@@ -78,6 +78,7 @@ class Conn:
 
 
 async def connect(live: Live) -> Conn:
+    assert live.socket_path is not None
     return Conn(await anyio.connect_unix(live.socket_path))
 
 

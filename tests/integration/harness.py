@@ -92,7 +92,7 @@ class Live:
     client: Client
     daemon: Daemon
     state_dir: Path
-    socket_path: Path
+    socket_path: Path | None = None  # the control socket, where the test knows it
 
     async def price(self, symbol: str, price: Decimal | str) -> Answer:
         answer = await self.client.admin(
