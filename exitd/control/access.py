@@ -23,6 +23,9 @@ from exitd.ops.config import ControlSettings
 log = structlog.get_logger("exitd.control")
 
 _UCRED = struct.Struct("3i")  # pid, uid, gid
+# SO_PEERGROUPS (Linux 4.13): the caller's supplementary groups; Python names no constant.
+_SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
+_MAX_GROUPS = 256
 
 
 class Role(Enum):
@@ -36,6 +39,7 @@ class Peer:
     pid: int
     uid: int
     gid: int
+    groups: frozenset[int] = frozenset()  # supplementary, where the kernel tells them
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,7 @@ class Group:
     members: frozenset[int]  # uids of its supplementary members
 
     def has(self, peer: Peer) -> bool:
-        return peer.gid == self.gid or peer.uid in self.members
+        return peer.gid == self.gid or self.gid in peer.groups or peer.uid in self.members
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,12 @@ def _groups(name: str | int | None) -> tuple[Group, ...]:
 
 
 def peer_of(sock: socket.socket) -> Peer:
-    """The connected caller's pid, uid and gid, as the kernel vouches for them."""
+    """The connected caller's pid, uid, gid and groups, as the kernel vouches for them."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
     pid, uid, gid = _UCRED.unpack(raw)
-    return Peer(pid, uid, gid)
+    try:
+        listed = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERGROUPS, 4 * _MAX_GROUPS)
+    except OSError:  # an older kernel: the primary gid and the group files still count
+        listed = b""
+    groups = frozenset(struct.unpack(f"{len(listed) // 4}I", listed[: len(listed) // 4 * 4]))
+    return Peer(pid, uid, gid, groups)

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from exitd.control.access import AccessPolicy, Group, Peer, Role, build_policy
+from exitd.control.access import AccessPolicy, Group, Peer, Role, build_policy, peer_of
 from exitd.ops.config import ControlSettings
 from exitd.ownership import Mode
 from tests.control.ctl_harness import ctl, listening
@@ -88,6 +89,15 @@ def test_roles_from_uids_and_groups() -> None:
     assert policy.role(Peer(1, 20, 1)) is Role.WRITE
     assert policy.role(Peer(1, 21, 600)) is Role.WRITE
     assert policy.role(Peer(1, 30, 1)) is Role.NONE
+    assert policy.role(Peer(1, 30, 1, frozenset({600}))) is Role.WRITE  # SO_PEERGROUPS
+
+
+def test_the_kernel_names_the_caller() -> None:
+    left, right = socket.socketpair(socket.AF_UNIX)
+    with left, right:
+        peer = peer_of(left)
+    assert (peer.pid, peer.uid, peer.gid) == (os.getpid(), os.getuid(), os.getgid())
+    assert peer.groups <= set(os.getgroups()) | {os.getgid()}
 
 
 def test_with_no_writer_named_the_daemons_own_uid_writes() -> None:
