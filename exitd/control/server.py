@@ -3,9 +3,10 @@
 A unix socket (mode 0660, its folder made if missing) at `daemon.socket_path`. Each line is
 one request, answered in order on the same connection. A line over 64 KiB is answered
 `line_too_long` and the connection closed (there is no telling where the next line starts); a
-client silent for `idle_timeout_s` mid-line or between lines is closed; past `max_clients`
-connections a newcomer is answered `busy` and closed. A socket it cannot bind is logged and
-tried again: protecting positions never waits for the control socket.
+client whose next line is not complete within `idle_timeout_s` is closed (half a line and a
+stall holds a connection no longer than that); past `max_clients` connections a newcomer is
+answered `busy` and closed. A socket it cannot bind is logged and tried again: protecting
+positions never waits for the control socket.
 """
 
 from __future__ import annotations
