@@ -18,7 +18,12 @@ from exitd.control.tables import render
 
 DEFAULT_SOCKET = "/run/exitd/control.sock"
 _TIMEOUT_S = 60.0
-_SYMBOL_COMMANDS = ("plan", "pause", "resume", "flatten")
+_SYMBOL_COMMANDS = {
+    "plan": "a symbol's plan: legs, orders, the last mark processed",
+    "pause": "stop acting on a symbol's prices (its stops stay)",
+    "resume": "act on a symbol's prices again",
+    "flatten": "close a symbol's position at market, reduce-only",
+}
 
 
 class UsageError(Exception):
@@ -41,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         commands.add_parser(name, help=text)
     commands.add_parser("orders", help="open orders").add_argument("symbol", nargs="?")
-    for name in _SYMBOL_COMMANDS:
-        commands.add_parser(name, help=f"{name} one symbol").add_argument("symbol")
+    for name, text in _SYMBOL_COMMANDS.items():
+        commands.add_parser(name, help=text).add_argument("symbol")
     commands.add_parser("mode", help="get or set the mode").add_argument(
         "mode", nargs="?", metavar="LEGACY|EXIT_BRAIN_V3"
     )
