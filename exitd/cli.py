@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from exitd import __version__
+from exitd.control import ctl
 from exitd.demo import options as demo_options
 from exitd.exchange.sim import command as sim_command
 from exitd.ops.check_config import run_check_config
@@ -52,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         "minutes of real BTCUSDT trades, and prints each step of its exit.",
     )
     demo_options.add_arguments(demo)
+    ctl.add_arguments(
+        commands.add_parser(
+            "ctl",
+            help="talk to the running daemon: status, plan, mode, submit, …",
+            description="One command to the daemon's control socket (docs/control.md).",
+        )
+    )
     check = commands.add_parser(
         "check-config", help="validate a config file and print the effective config"
     )
@@ -75,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exitd.demo import command as demo_command  # noqa: PLC0415
 
         return demo_command.run(args, sys.stdout, sys.stderr, os.environ)
+    if args.command == "ctl":
+        return ctl.run(args, sys.stdout, sys.stderr)
     if args.command == "check-config":
         return run_check_config(args.file, os.environ, sys.stdout, sys.stderr)
     raise AssertionError(f"unhandled command {args.command}")

@@ -3,7 +3,8 @@
 The supervisor starts the gateway, the price feed and the account actor (which starts one
 symbol actor per position). SIGINT and SIGTERM stop the tree and leave every stop on the
 exchange: exitd never cancels its protection on the way out, and never arms the exchange's
-dead-man cancel-all (RELIABILITY.md I12). A crash loop escalates to a non-zero exit, for
+dead-man cancel-all (RELIABILITY.md I12). SIGHUP reloads the config and the control socket
+steers the tree (exitd/control). A crash loop escalates to a non-zero exit, for
 systemd to restart the daemon.
 """
 
@@ -24,9 +25,13 @@ import structlog
 from exitd.actors.account import Account
 from exitd.actors.gateway import Gateway, OwnershipRules
 from exitd.actors.price_feed import PriceFeed
+from exitd.actors.routes import LiveRoutes
 from exitd.actors.runtime import CrashLoop, Pulse, Supervisor
 from exitd.actors.snapshots import SnapshotStore
 from exitd.actors.symbol import SymbolContext
+from exitd.control.desk import Desk
+from exitd.control.reload import reload_on_hangup
+from exitd.control.server import ControlServer
 from exitd.engine import Side
 from exitd.exchange.binance import BinanceExchange, endpoints
 from exitd.exchange.port import Exchange
@@ -62,6 +67,7 @@ class Daemon:
     stopped: anyio.Event
     activity: Pulse
     metrics: MetricsServer | None = None
+    control: ControlServer | None = None
 
 
 async def run_daemon(
@@ -94,7 +100,7 @@ async def _run_tree(
         exchange, ownership, recv_window_ms=config.exchange.recv_window_ms, activity=activity
     )
     snapshots = SnapshotStore(config.daemon.state_dir)
-    exit_router = router(config)
+    exit_router = LiveRoutes(router(config))
     stopped = anyio.Event()
     async with anyio.create_task_group() as tasks:
         supervisor = Supervisor(tasks)
@@ -127,6 +133,10 @@ async def _run_tree(
                 config.metrics.host, config.metrics.port, registry_for(daemon)
             )
             supervisor.start("metrics", daemon.metrics.run)
+        desk = Desk(daemon, exit_router, environ, Path(config.source))
+        daemon.control = ControlServer(desk)
+        supervisor.start("control", daemon.control.run)
+        tasks.start_soon(reload_on_hangup, desk)
         log.info(
             "daemon.started",
             mode=exits.mode.value,

@@ -46,6 +46,8 @@ EXIT_BRAIN = "exit_brain_v3"
 # exitd's own last line of defence: the emergency stop of a position nobody protects. It may
 # write in every mode, and only close-position stops (the gateway checks).
 SAFETY_NET = "safety_net"
+# A person at the control socket (`exitd ctl flatten`): above every module, in every mode.
+OPERATOR = "operator"
 DEFAULT_LEGACY_MODULES: tuple[str, ...] = (
     "position_monitor",
     "trailing_stop_manager",
@@ -58,6 +60,7 @@ DEFAULT_LEGACY_MODULES: tuple[str, ...] = (
 KNOWN_MODULE_CODES: Mapping[str, str] = {
     EXIT_BRAIN: EXIT_BRAIN_CODE,
     SAFETY_NET: "sn",
+    OPERATOR: "op",
     "position_monitor": "pm",
     "trailing_stop_manager": "ts",
     "safe_order_executor": "so",
@@ -101,6 +104,8 @@ def check_write(mode: Mode, guard: Guard, module: str, legacy_modules: Iterable[
     if module == SAFETY_NET:
         reason = "safety net: a naked position gets its emergency stop in every mode"
         return Verdict(WriteOutcome.ALLOWED, reason)
+    if module == OPERATOR:
+        return Verdict(WriteOutcome.ALLOWED, "operator: a command at the control socket")
     if module == EXIT_BRAIN:
         if mode is Mode.LEGACY:
             return Verdict(

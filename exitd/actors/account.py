@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from types import MappingProxyType
 
 import anyio
 import structlog
@@ -79,6 +78,11 @@ class Account:
         self.user_stream_connections = 0
         self._retired_corrections = Corrections()
         self._context = make_context(self)
+
+    @property
+    def positions(self) -> Mapping[str, PositionView]:
+        """The open positions as last read or streamed (a copy: readers cannot change it)."""
+        return dict(self._positions)
 
     def filters_of(self, symbol: str) -> SymbolFilters | None:
         """The symbol's exchange filters as last read (read anew on every call)."""
@@ -245,11 +249,6 @@ class Account:
         actor = self.actors.get(symbol)
         if actor is not None and not actor.mailbox.post(message):
             log.error("account.mailbox_full", symbol=symbol, message=type(message).__name__)
-
-    @property
-    def positions(self) -> Mapping[str, PositionView]:
-        """The open positions as last read or streamed, by symbol."""
-        return MappingProxyType(self._positions)
 
     def corrections(self) -> Corrections:
         """Everything reconciliation corrected since the daemon started, on every symbol."""

@@ -186,6 +186,10 @@ class Gateway:
         """Conditional orders open or on their way, of the account's 200."""
         return self._conditional_slots_used()
 
+    @property
+    def ownership(self) -> OwnershipRules:
+        return self._ownership
+
     def _on(self, message: GatewayMessage) -> None:
         if isinstance(message, Submit):
             self._submit(message)

@@ -47,12 +47,12 @@ from exitd.actors.reconcile_view import (
 from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.safety_net import NakedWatch
 from exitd.actors.snapshots import SnapshotStore
+from exitd.actors.symbol_view import SymbolView
 from exitd.actors.translate import answer_events, gateway_write, update_events
 from exitd.engine import (
     Decision,
     Event,
     ExitPlan,
-    ExitRouter,
     ExitState,
     Fill,
     Notice,
@@ -74,6 +74,7 @@ from exitd.engine import (
     resume,
 )
 from exitd.engine.client_ids import EXIT_BRAIN_CODE
+from exitd.engine.router import RouteSource
 from exitd.engine.state import NEVER_MS
 from exitd.exchange.port import (
     Accepted,
@@ -102,7 +103,7 @@ _RESTART_EVERY_S = 5.0
 class SymbolContext:
     """What every symbol actor shares: read-only settings and the ways out."""
 
-    router: ExitRouter
+    router: RouteSource
     filters: Callable[[str], SymbolFilters | None]
     gateway: Mailbox[GatewayMessage]
     snapshots: SnapshotStore
@@ -150,6 +151,7 @@ class SymbolActor:
         # and while a tick is decided, when that tick was (the writes it causes carry it).
         self._handed_at: float | None = None
         self._tick_at: float | None = None
+        self.view = SymbolView(symbol, None, None, False, None, ())
 
     @property
     def pending(self) -> bool:
@@ -191,6 +193,7 @@ class SymbolActor:
         self.started_at = self._ctx.monotonic()
         self._log.info("symbol.started", incarnation=incarnation)
         await self._start()
+        self._publish()
         self._ctx.activity.notify()
         while not self.done:
             batch = await self._next_batch(self._wait_s())
@@ -202,11 +205,14 @@ class SymbolActor:
             self._woken_ms = self._ctx.wall_ms()
             await self._decide([Timer(self._woken_ms)])
             await self._check_safety_net()
+            self._publish()
             self._ctx.activity.notify()
         # The next position may open at the same entry price: it must not resume this one.
         self.state = None
         await self._journal.save(None)
         self._log.info("symbol.flat_and_clean")
+        self._publish()
+        self._ctx.activity.notify()  # observers waiting for the end see it
 
     def _wait_s(self) -> float | None:
         """Until the next thing due: held events' tick, the engine's deadline (a TIME leg, a
@@ -364,7 +370,19 @@ class SymbolActor:
         if self._held and mark is not None and all(e.time_ms <= mark.time_ms for e in self._held):
             await self._release_held()
         await self._check_safety_net()
+        self._publish()
         self._ctx.activity.notify()
+
+    def _publish(self) -> None:
+        """The frozen view readers (the control socket) see, after the batch is handled."""
+        self.view = SymbolView(
+            self.symbol,
+            self.state,
+            self._last_mark,
+            self._paused,
+            self._position,
+            tuple(self._open.values()),
+        )
 
     async def _route(self, events: Iterable[Event], into: list[Event]) -> None:
         """Events about an order of a retiring (flipped) state go to that state."""

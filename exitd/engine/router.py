@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from exitd.engine.profile import ExitProfile
 
@@ -21,6 +22,12 @@ class Route:
     profile_name: str
     profile: ExitProfile
     delegation_gap: bool = False
+
+
+class RouteSource(Protocol):
+    """Anything that routes a symbol: an ExitRouter, or a holder a reload swaps it in."""
+
+    def route(self, symbol: str) -> Route: ...
 
 
 @dataclass(frozen=True, slots=True)

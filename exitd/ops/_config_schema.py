@@ -179,6 +179,31 @@ class DaemonModel(_Section):
     state_dir: Text = "/var/lib/exitd"
 
 
+Uid = Annotated[StrictInt, Field(ge=0, le=2**32 - 2)]
+
+
+def _group(value: object) -> str | int:
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32 - 1:
+        return value
+    raise ValueError("a group name (letters, digits, _ . -) or a gid")
+
+
+GroupName = Annotated[str | int, PlainValidator(_group)]
+
+
+class ControlModel(_Section):
+    """Who may use the control socket (SO_PEERCRED), and how it guards itself."""
+
+    read_uids: tuple[Uid, ...] = ()
+    read_group: GroupName | None = None
+    write_uids: tuple[Uid, ...] = ()
+    write_group: GroupName | None = None
+    max_clients: Annotated[StrictInt, Field(ge=1, le=4096)] = 64
+    idle_timeout_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0
+
+
 class ExitsModel(_Section):
     mode: Annotated[Mode, _folded(upper=True)] = Mode.LEGACY
     exit_brain_v3_enabled: StrictBool = False
@@ -311,7 +336,7 @@ class MetricsModel(_Section):
 
 # The top-level tables; profiles and symbols are tables of ProfileModel and SymbolModel,
 # validated one entry at a time.
-SECTIONS = ("daemon", "exits", "exchange", "safety", "profiles", "symbols", "metrics")
+SECTIONS = ("daemon", "control", "exits", "exchange", "safety", "profiles", "symbols", "metrics")
 
 
 @dataclass(frozen=True, slots=True)

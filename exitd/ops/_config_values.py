@@ -77,6 +77,19 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ControlSettings:
+    """The control socket's callers: readers run read-only commands, writers every one.
+    With no writer named, the daemon's own uid is the writer."""
+
+    read_uids: tuple[int, ...] = ()
+    read_group: str | int | None = None
+    write_uids: tuple[int, ...] = ()
+    write_group: str | int | None = None
+    max_clients: int = 64
+    idle_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class ExitSettings:
     mode: Mode
     exit_brain_v3_enabled: bool
@@ -133,6 +146,7 @@ class Config:
     symbol_profiles: Mapping[str, str]
     source: str = "config.toml"
     metrics: MetricsSettings = MetricsSettings()
+    control: ControlSettings = ControlSettings()
 
 
 def plain(value: object) -> object:

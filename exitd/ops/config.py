@@ -22,6 +22,7 @@ from exitd.ops._config_schema import (
     HIDDEN,
     SECTIONS,
     ConfigIssue,
+    ControlModel,
     DaemonModel,
     ExchangeKind,
     ExchangeModel,
@@ -41,6 +42,7 @@ from exitd.ops._config_schema import (
 )
 from exitd.ops._config_values import (
     Config,
+    ControlSettings,
     DaemonSettings,
     ExchangeSettings,
     ExitSettings,
@@ -58,6 +60,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "ControlSettings",
     "DaemonSettings",
     "ExchangeKind",
     "ExchangeSettings",
@@ -141,6 +144,7 @@ def parse_config(
         if name not in SECTIONS
     ]
     daemon = _daemon(document.get("daemon", {}), base, issues)
+    control = _control(document.get("control", {}), issues)
     exits = _exits(document.get("exits", {}), environ, issues)
     exchange = _exchange(document.get("exchange", {}), base, issues)
     safety = _safety(document.get("safety", {}), issues)
@@ -155,6 +159,7 @@ def parse_config(
         or exchange is None
         or safety is None
         or metrics is None
+        or control is None
     ):
         raise ConfigError(issues, source)
     return Config(
@@ -166,6 +171,7 @@ def parse_config(
         MappingProxyType(symbol_profiles),
         source,
         metrics,
+        control,
     )
 
 
@@ -180,6 +186,7 @@ def effective_config(config: Config) -> dict[str, object]:
     return {
         "source": config.source,
         "daemon": plain(config.daemon),
+        "control": plain(config.control),
         "exits": plain(config.exits),
         "exchange": plain(config.exchange),
         "safety": plain(config.safety),
@@ -209,6 +216,22 @@ def _daemon(value: object, base: Path, issues: list[ConfigIssue]) -> DaemonSetti
         allowed = f"a path of at most {_MAX_SOCKET_PATH} bytes (a unix socket's limit)"
         issues.append(ConfigIssue("daemon.socket_path", str(socket_path), allowed))
     return DaemonSettings(socket_path, model.log_format, model.log_level, base / model.state_dir)
+
+
+def _control(value: object, issues: list[ConfigIssue]) -> ControlSettings | None:
+    checked = validate(ControlModel, value, "control")
+    issues += checked.issues
+    model = checked.model
+    if model is None:
+        return None
+    return ControlSettings(
+        model.read_uids,
+        model.read_group,
+        model.write_uids,
+        model.write_group,
+        model.max_clients,
+        model.idle_timeout_s,
+    )
 
 
 def _parse_mode(text: str) -> Mode | None:

@@ -10,7 +10,7 @@ few dozen entries, which costs nothing next to an exchange round-trip.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
@@ -119,51 +119,6 @@ class OrderMetrics:
             counts[part(key)] += n
         return counts
 
-    def summary(self) -> str:
-        """A few readable lines for `exitd ctl metrics` and the log at shutdown."""
-        lines = [f"orders: {self.total_orders}"]
-        if self.orders:
-            lines += [
-                f"  by module:  {_listing(self.by_module().items())}",
-                f"  by kind:    {_listing((k.value, n) for k, n in self.by_kind().items())}",
-                f"  by outcome: {_listing((o.value, n) for o, n in self.by_outcome().items())}",
-            ]
-        conflicts = f"ownership conflicts: {self.total_conflicts}"
-        if self.conflicts:
-            conflicts += f" ({_listing(sorted(self.conflicts.items()))})"
-        lines.append(conflicts)
-        return "\n".join(lines)
-
-    def as_dict(self) -> dict[str, object]:
-        """The counts as plain JSON-ready data, for `exitd ctl metrics --json`."""
-        return {
-            "orders": [
-                {"module": m, "kind": k.value, "outcome": o.value, "count": n}
-                for (m, k, o), n in sorted(self.orders.items(), key=_order_sort_key)
-            ],
-            "conflicts": dict(sorted(self.conflicts.items())),
-            "refusals": dict(sorted(self.refusals.items())),
-            "total_orders": self.total_orders,
-            "total_conflicts": self.total_conflicts,
-        }
-
-    def prometheus_text(self) -> str:
-        """The counters in Prometheus' text exposition format (version 0.0.4)."""
-        lines = [
-            "# HELP exitd_orders_total Orders through the exit gateway.",
-            "# TYPE exitd_orders_total counter",
-        ]
-        for (m, k, o), n in sorted(self.orders.items(), key=_order_sort_key):
-            labels = f'module="{_label(m)}",kind="{k.value}",outcome="{o.value}"'
-            lines.append(f"exitd_orders_total{{{labels}}} {n}")
-        lines += [
-            "# HELP exitd_ownership_conflicts_total Legacy writes while the exit brain owns exits.",
-            "# TYPE exitd_ownership_conflicts_total counter",
-        ]
-        for module, n in sorted(self.conflicts.items()):
-            lines.append(f'exitd_ownership_conflicts_total{{module="{_label(module)}"}} {n}')
-        return "\n".join(lines) + "\n"
-
 
 @dataclass(frozen=True, slots=True)
 class Corrections:
@@ -181,18 +136,3 @@ class Corrections:
             self.cancelled + other.cancelled,
             self.missed_fills + other.missed_fills,
         )
-
-
-def _listing(pairs: Iterable[tuple[str, int]]) -> str:
-    return ", ".join(f"{name} {n}" for name, n in pairs)
-
-
-def _order_sort_key(item: tuple[OrderKey, int]) -> tuple[str, str, str]:
-    (module, kind, outcome), _ = item
-    return module, kind.value, outcome.value
-
-
-def _label(value: str) -> str:
-    # A refused write may name any module the control socket was sent; escape it as the
-    # exposition format requires so one odd name cannot break the whole scrape.
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -10,6 +10,8 @@ resting on the exchange and its size the exchange's.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -52,12 +54,18 @@ def config_text(
     guard: str = "soft",
     profiles: str = PROFILES,
     grace_s: float = 1.0,
+    socket_path: Path | str = "control.sock",
+    control: str = "idle_timeout_s = 2.0",
 ) -> str:
     return f"""
 [daemon]
 state_dir = "state"
+socket_path = "{socket_path}"
 log_format = "json"
 log_level = "warning"
+
+[control]
+{control}
 
 [exits]
 mode = "{mode}"
@@ -84,6 +92,7 @@ class Live:
     client: Client
     daemon: Daemon
     state_dir: Path
+    socket_path: Path | None = None  # the control socket, where the test knows it
 
     async def price(self, symbol: str, price: Decimal | str) -> Answer:
         answer = await self.client.admin(
@@ -139,10 +148,17 @@ class Live:
 async def live_daemon(
     tmp_path: Path, *, sim_kwargs: dict[str, Any] | None = None, **config: Any
 ) -> AsyncIterator[Live]:
-    async with running(**(sim_kwargs or {})) as (sim, client):
-        parsed = parse_config(config_text(sim, **config), "test.toml", ENVIRON, base_dir=tmp_path)
-        async with daemon_running(parsed) as daemon:
-            yield Live(sim, client, daemon, tmp_path / "state")
+    # A unix socket's path holds at most 107 bytes: a short folder, not pytest's tmp_path.
+    folder = Path(tempfile.mkdtemp(prefix="exitd-"))
+    socket_path = folder / "control.sock"
+    try:
+        async with running(**(sim_kwargs or {})) as (sim, client):
+            text = config_text(sim, socket_path=socket_path, **config)
+            parsed = parse_config(text, "test.toml", ENVIRON, base_dir=tmp_path)
+            async with daemon_running(parsed) as daemon:
+                yield Live(sim, client, daemon, tmp_path / "state", socket_path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @asynccontextmanager
