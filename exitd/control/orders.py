@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from exitd.actors.reconcile_view import leg_label, module_of
 from exitd.control.protocol import Code, CommandError
 from exitd.engine import OrderSide
 from exitd.exchange.port import ORDER_TYPES, OrderRequest, OrderView
+from exitd.numbers import NumberError, parse_decimal, sane_decimal
 from exitd.ops.metrics import OrderKind
 
 ORDER_KEYS = (
@@ -61,10 +62,10 @@ def _decimal(order: Mapping[str, Any], key: str) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise _bad(f"{key}: a number, as text or JSON number")
     try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise _bad(f"{key} {value!r}: a number") from None
-    if not number.is_finite() or number <= 0:
+        number = parse_decimal(value) if isinstance(value, str) else sane_decimal(Decimal(value))
+    except NumberError as exc:
+        raise _bad(f"{key}: {exc}") from None
+    if number <= 0:
         raise _bad(f"{key} {value}: a positive number")
     return number
 

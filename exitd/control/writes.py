@@ -14,8 +14,9 @@ from typing import Any
 import structlog
 
 from exitd.actors.legacy import submit_order
-from exitd.actors.messages import NotSent, Pause, PlanOverride, WriteAnswer
+from exitd.actors.messages import NotSent, Pause, PlanOverride, SymbolMessage, WriteAnswer
 from exitd.actors.overrides import OverrideRefused, apply_overrides
+from exitd.actors.symbol import SymbolActor
 from exitd.control.desk import Desk
 from exitd.control.orders import order_json, parse_kind, parse_order
 from exitd.control.protocol import Code, CommandError, object_arg, symbol_arg, text_arg
@@ -74,7 +75,7 @@ async def _pause(desk: Desk, args: Mapping[str, Any], *, paused: bool) -> object
     symbol = symbol_arg(args)
     assert symbol is not None
     actor = desk.actor(symbol)
-    await actor.mailbox.send.send(Pause(paused))
+    _post(actor, Pause(paused))
     await desk.until(lambda: actor.view.paused is paused, "pause" if paused else "resume")
     return {"symbol": symbol, "paused": paused}
 
@@ -102,7 +103,7 @@ async def set_plan(desk: Desk, args: Mapping[str, Any]) -> object:
     if module is not None:
         # A legacy module steering the brain's plan instead of placing its own orders.
         log.info("plan.legacy_fallback", module=module, symbol=symbol, overrides=dict(overrides))
-    await actor.mailbox.send.send(PlanOverride(overrides))
+    _post(actor, PlanOverride(overrides))
 
     def applied() -> bool:
         now = actor.view.state
@@ -143,6 +144,12 @@ async def submit(desk: Desk, args: Mapping[str, Any]) -> object:
     kind = parse_kind(args.get("kind"))
     order = parse_order(symbol, object_arg(args, "order"))
     return await _place(desk, module, kind, order)
+
+
+def _post(actor: SymbolActor, message: SymbolMessage) -> None:
+    """Into the actor's mailbox without waiting: a full mailbox is an answer, not a hang."""
+    if not actor.mailbox.post(message):
+        raise CommandError(Code.BUSY, f"{actor.symbol}: its mailbox is full; try again")
 
 
 def _check_module(desk: Desk, module: str) -> None:

@@ -179,7 +179,17 @@ class DaemonModel(_Section):
 
 
 Uid = Annotated[StrictInt, Field(ge=0, le=2**32 - 2)]
-GroupName = StrictStr | Uid
+
+
+def _group(value: object) -> str | int:
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32 - 1:
+        return value
+    raise ValueError("a group name (letters, digits, _ . -) or a gid")
+
+
+GroupName = Annotated[str | int, PlainValidator(_group)]
 
 
 class ControlModel(_Section):
@@ -190,7 +200,7 @@ class ControlModel(_Section):
     write_uids: tuple[Uid, ...] = ()
     write_group: GroupName | None = None
     max_clients: Annotated[StrictInt, Field(ge=1, le=4096)] = 64
-    idle_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    idle_timeout_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0
 
 
 class ExitsModel(_Section):
