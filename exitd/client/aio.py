@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from exitd.client.errors import CommandRefused, DaemonUnreachable
+from exitd.client.errors import CommandRefused, DaemonUnreachable, ProtocolError
 from exitd.client.sync import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_TIMEOUT_S, unreachable_reason
 from exitd.client.wire import (
     MAX_ANSWER,
@@ -97,13 +97,13 @@ class AsyncExitGateway:
             line = request_line(request_id, cmd, args or {})
             kept = self._stream is not None
             try:
-                return result_of(await self._exchange(line), request_id)
+                return await self._request(line, request_id)
             except _Closed as closed:
                 if not kept:
                     raise self._unanswered(closed.sent) from None
                 sent = closed.sent
             try:
-                return result_of(await self._exchange(line), request_id)
+                return await self._request(line, request_id)
             except _Closed as closed:
                 raise self._unanswered(sent or closed.sent) from None
             except DaemonUnreachable as unreachable:
@@ -130,6 +130,15 @@ class AsyncExitGateway:
         return DaemonUnreachable(
             self.socket_path, "the connection closed unanswered", delivered=sent
         )
+
+    async def _request(self, line: bytes, request_id: int) -> Any:
+        answer = await self._exchange(line)
+        try:
+            return result_of(answer, request_id)
+        except ProtocolError:
+            # Whatever is on the line, the next answer could not be trusted to be ours.
+            await self._drop()
+            raise
 
     async def _exchange(self, line: bytes) -> bytes:
         reader, writer = await self._connected()

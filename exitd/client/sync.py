@@ -110,7 +110,7 @@ class ExitGateway:
             line = request_line(request_id, cmd, args or {})
             kept = self._sock is not None
             try:
-                return result_of(self._exchange(line), request_id)
+                return self._request(line, request_id)
             except _Closed as closed:
                 if not kept:
                     raise self._unanswered(closed.sent) from None
@@ -118,7 +118,7 @@ class ExitGateway:
             # The kept connection had been closed by the daemon (its idle timeout, a restart):
             # once more on a new one.
             try:
-                return result_of(self._exchange(line), request_id)
+                return self._request(line, request_id)
             except _Closed as closed:
                 raise self._unanswered(sent or closed.sent) from None
             except DaemonUnreachable as unreachable:
@@ -145,6 +145,15 @@ class ExitGateway:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _request(self, line: bytes, request_id: int) -> Any:
+        answer = self._exchange(line)
+        try:
+            return result_of(answer, request_id)
+        except ProtocolError:
+            # Whatever is on the line, the next answer could not be trusted to be ours.
+            self._drop()
+            raise
 
     def _exchange(self, line: bytes) -> bytes:
         sock = self._connected()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import tempfile
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,13 @@ from typing import Any
 import anyio
 import pytest
 
-from exitd.client import AsyncExitGateway, CommandRefused, DaemonUnreachable, ExitGateway
+from exitd.client import (
+    AsyncExitGateway,
+    CommandRefused,
+    DaemonUnreachable,
+    ExitGateway,
+    ProtocolError,
+)
 from exitd.ops.config import parse_config
 from tests.client.client_harness import departed
 from tests.control.ctl_harness import listening
@@ -199,3 +206,45 @@ async def test_a_lost_answer_falls_back_with_the_same_id_and_one_order_results(
         sent = [o for o in live.sim.account.ledger.orders if o.client_order_id == "ht-tp-lost"]
         assert [o.refusal for o in sent if o.refusal is not None] == ["duplicate_client_id"]
         assert len([o for o in sent if o.refusal is None]) == 1
+
+
+async def test_a_slow_answer_is_unreachable_after_the_timeout_blocking(tmp_path: Path) -> None:
+    async with live_daemon(tmp_path, mode="LEGACY", grace_s=30) as live:
+        await listening(live)
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        slow = {"symbol_latency_ms": {SYMBOL: 1000}}
+        assert (await live.client.admin("POST", "/sim/faults", slow)).status == 200
+        gateway = ExitGateway(str(live.socket_path), "hybrid_tpsl", timeout_s=0.2)
+        order = {**TAKE_PROFIT, "newClientOrderId": "ht-tp-slow"}
+        with gateway, pytest.raises(DaemonUnreachable) as slow_answer:
+            await anyio.to_thread.run_sync(partial(gateway.submit, SYMBOL, "tp", **order))
+        assert slow_answer.value.delivered is True
+        assert "no answer within 0.2 s" in slow_answer.value.reason
+        with anyio.fail_after(10):
+            while live.daemon.gateway.inflight(SYMBOL):
+                await live.daemon.activity.wait()
+        await departed(live)
+        # The daemon went on and placed it: what `delivered` warns of.
+        assert any(o.client_order_id == "ht-tp-slow" for o in live.sim.account.open_orders(SYMBOL))
+
+
+def test_a_program_that_does_not_speak_the_protocol(folder: Path) -> None:
+    path = str(folder / "other.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as other:
+        other.bind(path)
+        other.listen(1)
+
+        def answer_nonsense() -> None:
+            connection, _ = other.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"220 smtp ready\n")
+
+        server = threading.Thread(target=answer_nonsense)
+        server.start()
+        gateway = ExitGateway(path, connect_timeout_s=5, timeout_s=5)
+        with pytest.raises(ProtocolError):
+            gateway.status()
+        server.join(5)
+        assert gateway._sock is None, "a connection out of step is dropped"
