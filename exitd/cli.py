@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_command(args.config, os.environ, sys.stderr)
     if args.command == "ctl":
-        return ctl.run(args, sys.stdout, sys.stderr, os.environ)
+        return ctl.run(args, sys.stdout, sys.stderr)
     if args.command == "check-config":
         return run_check_config(args.file, os.environ, sys.stdout, sys.stderr)
     raise AssertionError(f"unhandled command {args.command}")

@@ -188,6 +188,8 @@ class SymbolActor:
         self.state = None
         await self._journal.save(None)
         self._log.info("symbol.flat_and_clean")
+        self._publish()
+        self._ctx.activity.notify()  # observers waiting for the end see it
 
     def _wait_s(self) -> float | None:
         """Until the next thing due: held events' tick, the engine's deadline (a TIME leg, a

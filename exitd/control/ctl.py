@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import tomllib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from exitd.control.tables import render
@@ -96,17 +98,27 @@ def request_of(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return cmd, {}
 
 
-def socket_path(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+def socket_path(args: argparse.Namespace) -> str:
     if args.socket:
         return str(args.socket)
     if args.config:
-        from exitd.ops.config import ConfigError, load_config  # noqa: PLC0415
-
-        try:
-            return str(load_config(args.config, environ).daemon.socket_path)
-        except ConfigError as exc:
-            raise UsageError(f"{args.config}: {'; '.join(exc.lines())}") from None
+        return str(_socket_in(Path(args.config)))
     return DEFAULT_SOCKET
+
+
+def _socket_in(config: Path) -> Path:
+    """`[daemon].socket_path` of a config file, relative to the file's folder as the daemon
+    reads it. Only that key is read, so a file the daemon would refuse (the one an operator
+    is about to fix and reload) still names the socket."""
+    try:
+        document = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read the socket's path from {config}: {exc}") from None
+    daemon = document.get("daemon", {})
+    path = daemon.get("socket_path", DEFAULT_SOCKET) if isinstance(daemon, dict) else None
+    if not isinstance(path, str) or not path:
+        raise UsageError(f"{config}: daemon.socket_path is not a path")
+    return config.parent / path
 
 
 def call(path: str, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,10 +142,10 @@ def call(path: str, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         cmd, request = request_of(args)
-        answer = call(socket_path(args, environ), cmd, request)
+        answer = call(socket_path(args), cmd, request)
     except UsageError as exc:
         print(f"exitd ctl: {exc}", file=err)
         return 2

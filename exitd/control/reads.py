@@ -32,7 +32,7 @@ async def status(desk: Desk, args: Mapping[str, Any]) -> object:
         "legacy_modules": list(rules.legacy_modules),
         "uptime_s": round(time.monotonic() - desk.started_at, 3),
         "pid": os.getpid(),
-        "config": str(desk.config_path),
+        "config": str(desk.config_path.absolute()),
         "exchange": {
             "kind": desk.config.exchange.kind.value,
             "rest_url": desk.config.exchange.rest_url,

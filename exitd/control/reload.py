@@ -61,7 +61,7 @@ def reload_config(desk: Desk) -> dict[str, object]:
     daemon.config = new
     restart = _restart_needed(old, new)
     result: dict[str, object] = {
-        "config": str(path),
+        "config": str(path.absolute()),
         "mode": exits.mode.value,
         "guard": exits.guard.value,
         "legacy_modules": list(exits.legacy_modules),

@@ -105,8 +105,8 @@ def _summary(r: Mapping[str, Any]) -> str:
     by_module = r["orders_by_module"]
     kinds = sorted({k for row in by_module.values() for k in row})
     rows = [{"module": m, **row} for m, row in by_module.items()]
-    totals = pairs(r, ("orders_by_kind", "orders_by_outcome", "conflicts", "total_orders"))
-    return f"{table(rows, ('module', *kinds))}\n\n{totals}\ntotal_conflicts  {r['total_conflicts']}"
+    totals = ("orders_by_kind", "orders_by_outcome", "conflicts", "total_orders", "total_conflicts")
+    return f"{table(rows, ('module', *kinds))}\n\n{pairs(r, totals)}"
 
 
 def _switch(name: str) -> Callable[[Mapping[str, Any]], str]:

@@ -109,7 +109,8 @@ async def test_reload_applies_a_valid_config_and_keeps_the_positions(tmp_path: P
 async def test_reload_refuses_a_broken_config_and_keeps_the_old_one(tmp_path: Path) -> None:
     async with from_file(tmp_path) as (live, setup):
         setup.write(broken=True, guard="hard")
-        ran = await ctl(live, "reload")
+        # `--config` still finds the socket in a file the daemon refuses.
+        ran = await exitd("ctl", "--config", str(setup.path), "reload")
         assert ran.code == 1
         assert "invalid_config" in ran.err and "kept" in ran.err
         assert "exits.guard" in ran.err and "not_a_key" in ran.err
