@@ -78,6 +78,11 @@ class MessageQueue(Generic[M]):
                     self._reader = None
         return self.receive_nowait()
 
+    @property
+    def reader_waiting(self) -> bool:
+        """The reader is parked on the empty queue: the next thing it does is read it."""
+        return self._reader is not None
+
     def __len__(self) -> int:
         return len(self._messages)
 

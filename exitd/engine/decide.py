@@ -70,9 +70,10 @@ def close_breached(
     return state, requests, (notice,)
 
 
-def decide(state: ExitState, event: Event) -> Decision:
-    """The new state and the orders to send after one event."""
-    if (
+def is_quiet(state: ExitState, event: Event) -> bool:
+    """Whether `event` is a tick that cannot change anything: `decide` would return `state`
+    as it is, with no requests and no notices."""
+    return (
         type(event) is Tick
         and not state.wake
         and event.time_ms < state.deadline_ms
@@ -81,7 +82,12 @@ def decide(state: ExitState, event: Event) -> Decision:
             if state.plan.side is Side.LONG
             else state.quiet_low <= event.price < state.quiet_high
         )
-    ):
+    )
+
+
+def decide(state: ExitState, event: Event) -> Decision:
+    """The new state and the orders to send after one event."""
+    if is_quiet(state, event):
         return Decision(state, (), ())  # the hot path: this tick cannot change anything
     return decide_all(state, (event,))
 
