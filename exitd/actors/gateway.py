@@ -108,7 +108,7 @@ def write_problem(submit: Submit) -> str | None:
 
 
 class Gateway:
-    """Serialises every exchange write. `mailbox` is its only entrance."""
+    """Serialises every exchange write. Its entrances: `mailbox`, and `submit` for writes."""
 
     def __init__(
         self,
@@ -156,16 +156,29 @@ class Gateway:
                 self._tasks = tasks
                 if self._tick_s is not None:
                     tasks.start_soon(self._timer, self._tick_s)
+                self._dispatch()  # what was submitted while it was down
                 async for message in self.mailbox.receive:
-                    self._on(message)
-                    self._dispatch()
-                    if self._submit_lines:  # after the sends just started, not before them
-                        tasks.start_soon(_write_submit_lines, self._submit_lines)
-                        self._submit_lines = []
-                    self._activity.notify()
+                    self._take(message)
                 tasks.cancel_scope.cancel()
         finally:
             self._tasks = None  # nothing may start in a task group that is gone
+
+    def submit(self, submit: Submit) -> None:
+        """Take a write in the caller's step, as the mailbox would once read: the symbol
+        actors' door, so that an amendment's send starts without waiting for the
+        gateway's turn in the loop. The gateway's state changes only inside such a call
+        or its own task's, never across an await, so writes stay serialised. While the
+        gateway is down (restarting), writes wait in its queue."""
+        self._take(submit)
+
+    def _take(self, message: GatewayMessage) -> None:
+        self._on(message)
+        self._dispatch()
+        if self._submit_lines and self._tasks is not None:
+            # After the sends just started, not before them.
+            self._tasks.start_soon(_write_submit_lines, self._submit_lines)
+            self._submit_lines = []
+        self._activity.notify()
 
     def set_ownership(self, ownership: OwnershipRules) -> None:
         self._ownership = ownership

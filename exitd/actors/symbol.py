@@ -103,6 +103,9 @@ class SymbolContext:
     router: ExitRouter
     filters: Callable[[str], SymbolFilters | None]
     gateway: Mailbox[GatewayMessage]
+    # Writes go in through `Gateway.submit`, in the actor's own step: one hop fewer
+    # between a tick and its amended stop's request than through the mailbox.
+    submit: Callable[[Submit], object]
     snapshots: SnapshotStore
     fetch_state: Callable[[str], Awaitable[ExchangeState]]
     query_order: Callable[[str, str, bool], Awaitable[QueryOutcome]]
@@ -205,7 +208,7 @@ class SymbolActor:
                 await self._release_held()
             self._woken_ms = self._ctx.wall_ms()
             await self._decide([Timer(self._woken_ms)])
-            await self._check_safety_net()
+            self._check_safety_net()
             self._ctx.activity.notify()
         # The next position may open at the same entry price: it must not resume this one.
         self.state = None
@@ -264,7 +267,7 @@ class SymbolActor:
                         "symbol.leftover_cancelled", client_order_id=order.client_order_id
                     )
                     self._leftovers.add(order.client_order_id)
-                    await self._send_cancel(order)
+                    self._send_cancel(order)
             return
         tick = self._tick(exchange.time_ms)
         if tick is None:
@@ -357,7 +360,7 @@ class SymbolActor:
         mark = self._last_mark
         if self._held and mark is not None and all(e.time_ms <= mark.time_ms for e in self._held):
             await self._release_held()
-        await self._check_safety_net()
+        self._check_safety_net()
         self._ctx.activity.notify()
 
     async def _route(self, events: Iterable[Event], into: list[Event]) -> None:
@@ -380,7 +383,7 @@ class SymbolActor:
                 client_order_id=order.client_order_id,
                 reason="placed by an earlier run, landed after the restart",
             )
-            await self._send_cancel(order)
+            self._send_cancel(order)
             return []
         if order.state.open:
             self._open[order.client_order_id] = order
@@ -539,7 +542,7 @@ class SymbolActor:
         self._suspects = diff.suspects - ended
         for order in diff.stale:
             self._log.warning("reconcile.stale_order", client_order_id=order.client_order_id)
-            await self._send_cancel(order)
+            self._send_cancel(order)
         for order in diff.foreign:
             if order.client_order_id in self._conflicts:
                 continue  # counted when first seen
@@ -613,7 +616,7 @@ class SymbolActor:
             self._notice(notice)
         for request in decision.requests:
             write = gateway_write(request, state)
-            await self._ctx.gateway.send.send(Submit(write, self.mailbox.post))
+            self._ctx.submit(Submit(write, self.mailbox.post))
         if self.state is not None:
             await self._journal.note(self.state)
 
@@ -621,7 +624,7 @@ class SymbolActor:
         level = "error" if notice.event in _ERROR_NOTICES else "info"
         getattr(self._log, level)(notice.event, **dict(notice.detail))
 
-    async def _send_cancel(self, order: OrderView) -> None:
+    def _send_cancel(self, order: OrderView) -> None:
         write = CancelWrite(
             module=module_of(order.client_order_id),
             symbol=self.symbol,
@@ -630,11 +633,11 @@ class SymbolActor:
             kind=OrderKind.SL if order.conditional else OrderKind.TP,
             leg="stale",
         )
-        await self._ctx.gateway.send.send(Submit(write, self.mailbox.post))
+        self._ctx.submit(Submit(write, self.mailbox.post))
 
     # --- the safety net (LEGACY: the brain places nothing, yet nothing stays naked) -----------
 
-    async def _check_safety_net(self) -> None:
+    def _check_safety_net(self) -> None:
         if self._ctx.mode() is not Mode.LEGACY:
             return
         mark = None if self._last_mark is None else self._last_mark.price
@@ -650,7 +653,7 @@ class SymbolActor:
             emergency_stop=str(alert.stop.trigger_price),
         )
         write = PlaceWrite(SAFETY_NET, alert.stop, OrderKind.SL, "HARD_SL", protective=True)
-        await self._ctx.gateway.send.send(Submit(write, self._on_safety_answer))
+        self._ctx.submit(Submit(write, self._on_safety_answer))
 
     def _on_safety_answer(self, answer: WriteAnswer) -> None:
         if not isinstance(answer.outcome, Accepted):
