@@ -185,7 +185,7 @@ class SymbolActor:
             or self._ctx.mode() is Mode.LEGACY
             or state.next_seq >= self._journal.seq_reserved
             or not self._journal.settled(state)
-            or not is_quiet(state, Tick(mark.time_ms, mark.price))
+            or not is_quiet(state, mark.time_ms, mark.price)
         ):
             return False
         self._last_mark = mark
