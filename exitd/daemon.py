@@ -110,6 +110,7 @@ async def _run_tree(
                 router=exit_router,
                 filters=account.filters_of,
                 gateway=gateway.mailbox,
+                submit=gateway.submit,
                 snapshots=snapshots,
                 fetch_state=account.state_of,
                 query_order=exchange.query,

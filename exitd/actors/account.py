@@ -259,7 +259,7 @@ class Account:
 
     def route_price(self, price: MarkPrice) -> None:
         actor = self.actors.get(price.symbol)
-        if actor is not None and not actor.offer(price):
+        if actor is not None and not actor.deliver_price(price):
             log.warning("price_feed.tick_dropped", symbol=price.symbol)
 
 

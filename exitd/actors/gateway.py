@@ -110,7 +110,7 @@ def write_problem(submit: Submit) -> str | None:
 
 
 class Gateway:
-    """Serialises every exchange write. `mailbox` is its only entrance."""
+    """Serialises every exchange write. Its entrances: `mailbox`, and `submit` for writes."""
 
     def __init__(
         self,
@@ -140,7 +140,7 @@ class Gateway:
         self._rate_pauses = 0
         self._clock_resends: dict[str, int] = {}
         self._sending = 0
-        self._submit_lines: list[tuple[structlog.typing.FilteringBoundLogger, str]] = []
+        self._submit_lines: list[PlaceWrite | CancelWrite] = []
         self._tasks: TaskGroup | None = None
         self.metrics = OrderMetrics()
         self.latency = GatewayLatency.create()
@@ -160,16 +160,29 @@ class Gateway:
                 self._tasks = tasks
                 if self._tick_s is not None:
                     tasks.start_soon(self._timer, self._tick_s)
+                self._dispatch()  # what was submitted while it was down
                 async for message in self.mailbox.receive:
-                    self._on(message)
-                    self._dispatch()
-                    if self._submit_lines:  # after the sends just started, not before them
-                        tasks.start_soon(_write_submit_lines, self._submit_lines)
-                        self._submit_lines = []
-                    self._activity.notify()
+                    self._take(message)
                 tasks.cancel_scope.cancel()
         finally:
             self._tasks = None  # nothing may start in a task group that is gone
+
+    def submit(self, submit: Submit) -> None:
+        """Take a write in the caller's step, as the mailbox would once read: the symbol
+        actors' door, so that an amendment's send starts without waiting for the
+        gateway's turn in the loop. The gateway's state changes only inside such a call
+        or its own task's, never across an await, so writes stay serialised. While the
+        gateway is down (restarting), writes wait in its queue."""
+        self._take(submit)
+
+    def _take(self, message: GatewayMessage) -> None:
+        self._on(message)
+        self._dispatch()
+        if self._submit_lines and self._tasks is not None:
+            # After the sends just started, not before them.
+            self._tasks.start_soon(_write_submit_lines, self._submit_lines)
+            self._submit_lines = []
+        self._activity.notify()
 
     def set_ownership(self, ownership: OwnershipRules) -> None:
         self._ownership = ownership
@@ -184,7 +197,7 @@ class Gateway:
 
     def conditional_slots_used(self) -> int:
         """Conditional orders open or on their way, of the account's 200."""
-        return self._conditional_slots_used()
+        return len(self._conditional | self._conditional_in_flight())
 
     @property
     def ownership(self) -> OwnershipRules:
@@ -215,25 +228,23 @@ class Gateway:
 
     def _submit(self, submit: Submit) -> None:
         write = submit.write
-        bound = _write_log(write)
-        action = "cancel" if isinstance(write, CancelWrite) else write.order.type
         problem = write_problem(submit)
         ownership = self._ownership
         verdict = check_write(
             ownership.mode, ownership.guard, write.module, ownership.legacy_modules
         )
         if problem is None and verdict.forwarded and not verdict.ownership_conflict:
-            # The usual write: its line is written once the request is on its way, so
-            # rendering it never delays the stop (a seventh of a tick's latency).
-            self._submit_lines.append((bound, action))
+            # The usual write: its line is bound and written once the request is on its
+            # way, so rendering it never delays the stop (a seventh of a tick's latency).
+            self._submit_lines.append(write)
         else:
-            bound.info("exit_gateway.submit", action=action)
+            _write_log(write).info("exit_gateway.submit", action=_action(write))
         if problem is not None:
             self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED, "invalid")
             return
         if verdict.ownership_conflict:
             self.metrics = self.metrics.record_conflict(write.module)
-            bound.warning("exit_guard.ownership_conflict", reason=verdict.reason)
+            _write_log(write).warning("exit_guard.ownership_conflict", reason=verdict.reason)
         if verdict.outcome is Verdict.SHADOW:
             self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
             return
@@ -295,8 +306,7 @@ class Gateway:
                 continue
             if submit.write.client_order_id in self._inflight:
                 continue  # an earlier write of this id has no outcome yet: it must have one first
-            allowed = self._budget.allows(submit, self._clock())
-            if not allowed or not slot_allows(submit, self._conditional_slots_used()):
+            if not self._budget.allows(submit, self._clock()) or not self._slot_allows(submit):
                 continue
             self._queue.take(submit)
             self._sending += 1
@@ -314,8 +324,13 @@ class Gateway:
             if isinstance(e.submit.write, PlaceWrite) and e.submit.write.order.conditional
         }
 
-    def _conditional_slots_used(self) -> int:
-        return len(self._conditional | self._conditional_in_flight())
+    def _slot_allows(self, submit: Submit) -> bool:
+        """The slot check, counting the slots (a set of every open conditional order) only
+        for a conditional place: the only write it can hold back."""
+        write = submit.write
+        if not isinstance(write, PlaceWrite) or not write.order.conditional:
+            return True
+        return slot_allows(submit, self.conditional_slots_used())
 
     def _dropped_by_ownership(self, submit: Submit) -> bool:
         """A mode or guard change since `submit` was queued may forbid it now: answer it."""
@@ -359,13 +374,12 @@ class Gateway:
         cid = write.client_order_id
         if outcome.usage is not None:
             self._budget = RateBudget(outcome.usage, self._clock())
-        bound = _write_log(write)
         if isinstance(outcome, Unknown):
             entry = self._inflight[cid]
             now = self._clock()
             self._inflight[cid] = replace(entry, unknown=True, lookup_at=now + _LOOKUP_FIRST_S)
             self._record(write, OrderOutcome.UNKNOWN)
-            bound.warning("exit_gateway.unknown", reason=outcome.reason)
+            _write_log(write).warning("exit_gateway.unknown", reason=outcome.reason)
             return
         if isinstance(outcome, Rejected) and self._resend(submit, outcome):
             return
@@ -373,7 +387,7 @@ class Gateway:
             # The id is open on the exchange already: read it and adopt it, never a new one.
             entry = self._inflight[cid]
             self._inflight[cid] = replace(entry, unknown=True, lookup_at=self._clock())
-            bound.info("exit_gateway.duplicate_id")
+            _write_log(write).info("exit_gateway.duplicate_id")
             return
         sent = self._inflight.pop(cid, None)
         self._clock_resends.pop(cid, None)
@@ -527,11 +541,13 @@ def _write_log(write: PlaceWrite | CancelWrite) -> structlog.typing.FilteringBou
     return bound
 
 
-async def _write_submit_lines(
-    lines: list[tuple[structlog.typing.FilteringBoundLogger, str]],
-) -> None:
-    for bound, action in lines:
-        bound.info("exit_gateway.submit", action=action)
+def _action(write: PlaceWrite | CancelWrite) -> str:
+    return "cancel" if isinstance(write, CancelWrite) else write.order.type
+
+
+async def _write_submit_lines(writes: list[PlaceWrite | CancelWrite]) -> None:
+    for write in writes:
+        _write_log(write).info("exit_gateway.submit", action=_action(write))
 
 
 def _order_fields(submit: Submit) -> dict[str, object]:

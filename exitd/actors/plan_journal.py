@@ -63,6 +63,10 @@ class PlanJournal:
             await self.save(state)
         self._saved_state = state
 
+    def settled(self, state: ExitState) -> bool:
+        """Whether `note(state)` would do nothing now."""
+        return state is self._saved_state or self._monotonic() - self._saved_at < _SAVE_EVERY_S
+
     async def save(self, state: ExitState | None) -> None:
         data: dict[str, object] = {"seq_reserved": self.seq_reserved}
         if state is not None:

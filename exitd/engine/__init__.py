@@ -17,7 +17,7 @@ from exitd.engine.adoption import (
     resume,
 )
 from exitd.engine.client_ids import ClientOrderRef, make_client_order_id, parse_client_order_id
-from exitd.engine.decide import Decision, adopt, decide, decide_all
+from exitd.engine.decide import Decision, adopt, decide, decide_all, is_quiet
 from exitd.engine.model import (
     CancelOrder,
     Event,
@@ -97,6 +97,7 @@ __all__ = [
     "decide",
     "decide_all",
     "intent_from_resting",
+    "is_quiet",
     "make_client_order_id",
     "parse_client_order_id",
     "pct_price",

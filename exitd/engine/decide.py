@@ -70,18 +70,23 @@ def close_breached(
     return state, requests, (notice,)
 
 
+def is_quiet(state: ExitState, time_ms: int, price: Decimal) -> bool:
+    """Whether a tick at `price` and `time_ms` cannot change anything: `decide` would return
+    `state` as it is, with no requests and no notices (the caller need not build the Tick)."""
+    return (
+        not state.wake
+        and time_ms < state.deadline_ms
+        and (
+            state.quiet_low < price <= state.quiet_high
+            if state.plan.side is Side.LONG
+            else state.quiet_low <= price < state.quiet_high
+        )
+    )
+
+
 def decide(state: ExitState, event: Event) -> Decision:
     """The new state and the orders to send after one event."""
-    if (
-        type(event) is Tick
-        and not state.wake
-        and event.time_ms < state.deadline_ms
-        and (
-            state.quiet_low < event.price <= state.quiet_high
-            if state.plan.side is Side.LONG
-            else state.quiet_low <= event.price < state.quiet_high
-        )
-    ):
+    if type(event) is Tick and is_quiet(state, event.time_ms, event.price):
         return Decision(state, (), ())  # the hot path: this tick cannot change anything
     return decide_all(state, (event,))
 

@@ -176,6 +176,7 @@ class SymbolHarness(RuleBasedStateMachine):
             router=ROUTER,
             filters=lambda symbol: FILTERS if symbol == SYMBOL else None,
             gateway=self.gateway.mailbox,
+            submit=self.gateway.submit,
             snapshots=SnapshotStore(self.snapshot_dir),
             fetch_state=self._fetch_state,
             query_order=self._query_order,

@@ -39,6 +39,51 @@ def test_mailbox_post_refuses_when_full_and_drain_takes_what_waits() -> None:
 
 
 @pytest.mark.anyio
+async def test_mailbox_send_waits_while_full_and_goes_through_once_read() -> None:
+    box: Mailbox[int] = Mailbox.create(1)
+    assert box.post(1)
+    sent = anyio.Event()
+
+    async def sender() -> None:
+        await box.send.send(2)
+        sent.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sender)
+            await anyio.wait_all_tasks_blocked()
+            assert not sent.is_set()  # back-pressure: the mailbox is full
+            assert box.receive.statistics().tasks_waiting_send == 1
+            assert await box.receive.receive() == 1
+            await sent.wait()
+    assert box.drain(box.receive.receive_nowait()) == [2]
+
+
+@pytest.mark.anyio
+async def test_mailbox_receive_cancelled_while_waiting_leaves_it_usable() -> None:
+    box: Mailbox[str] = Mailbox.create(4)
+    with anyio.move_on_after(0.01):
+        await box.receive.receive()
+    assert not box.receive.reader_waiting
+    assert box.post("later")
+    with anyio.fail_after(5):
+        assert await box.receive.receive() == "later"
+
+    async def reader(got: list[str]) -> None:
+        got.append(await box.receive.receive())
+
+    got: list[str] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(reader, got)
+            await anyio.wait_all_tasks_blocked()
+            assert box.receive.reader_waiting
+            assert box.post("woken")
+    assert got == ["woken"]
+    assert not box.receive.reader_waiting
+
+
+@pytest.mark.anyio
 async def test_a_crashing_child_restarts_alone_and_the_other_never_notices() -> None:
     steady_ticks: list[int] = []
     incarnations: list[int] = []

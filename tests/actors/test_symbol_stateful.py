@@ -64,14 +64,15 @@ class SymbolMachine(SymbolHarness):
 
     @rule(tenths=st.integers(-45, 45))
     def tick(self, tenths: int) -> None:
-        """A new mark price: the exchange matches at it, then the actor hears the price."""
+        """A new mark price: the exchange matches at it, then the actor hears the price as
+        the price feed hands it over (a quiet tick taken without waking the actor)."""
         price = D(100) + D(tenths) / 10
         self.fake.marks[SYMBOL] = price
         self._match(price)
 
         def post() -> None:
             if self.actor is not None and self._actor_live():
-                self.actor.mailbox.post(MarkPrice(SYMBOL, price, self.fake.now_ms))
+                self.actor.deliver_price(MarkPrice(SYMBOL, price, self.fake.now_ms))
 
         self.step(post)
 

@@ -49,6 +49,7 @@ async def test_an_adoption_slower_than_the_wake_timer_completes(tmp_path: Path) 
         router=ExitRouter({"default": ExitProfile(D(2))}, {}, D(2)),
         filters=lambda symbol: FILTERS,
         gateway=gateway,
+        submit=gateway.post,
         snapshots=SnapshotStore(tmp_path),
         fetch_state=fetch_state,
         query_order=not_found,

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import anyio
@@ -23,7 +22,7 @@ import structlog
 from yarl import URL
 
 from exitd.exchange.binance.errors import Answer, classify, is_error, usage_of
-from exitd.exchange.binance.signing import signed_query
+from exitd.exchange.binance.signing import Signer, query_string
 from exitd.exchange.port import RateUsage, Rejected, RejectKind, Unknown
 
 log = structlog.get_logger("exitd.exchange")
@@ -65,7 +64,7 @@ class RestClient:
         self._session = session
         self._base = rest_url.rstrip("/")
         self._api_key = api_key
-        self._api_secret = api_secret
+        self._signer = Signer(api_secret)
         self._recv_window_ms = recv_window_ms
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -103,7 +102,7 @@ class RestClient:
             if signed:
                 outcome = await self._signed("GET", path, params or {})
             else:
-                outcome = await self._send("GET", path, _query(params or {}), key=False)
+                outcome = await self._send("GET", path, query_string(params or {}), key=False)
             if isinstance(outcome, Rejected) and outcome.kind is RejectKind.CLOCK and not resynced:
                 resynced = True  # _signed resynced already; one more try with the new offset
                 continue
@@ -115,7 +114,7 @@ class RestClient:
 
     async def user_stream(self, method: str, params: Mapping[str, str] | None = None) -> Outcome:
         """The listenKey endpoints: API key, no signature (USER_STREAM)."""
-        return await self._send(method, "/fapi/v1/listenKey", _query(params or {}), key=True)
+        return await self._send(method, "/fapi/v1/listenKey", query_string(params or {}), key=True)
 
     async def _signed(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
         if self._offset_ms is None:
@@ -123,7 +122,7 @@ class RestClient:
         items = dict(params)
         items["recvWindow"] = str(self._recv_window_ms)
         items["timestamp"] = str(self._clock() + (self._offset_ms or 0))
-        outcome = await self._send(method, path, signed_query(items, self._api_secret), key=True)
+        outcome = await self._send(method, path, self._signer.signed_query(items), key=True)
         if isinstance(outcome, Rejected) and outcome.kind is RejectKind.CLOCK:
             await self.sync_time()
         return outcome
@@ -162,10 +161,6 @@ class RestClient:
         log.info("exchange.refused", method=method, path=path, outcome=type(outcome).__name__,
                  reason=_why(outcome))  # fmt: skip
         return outcome
-
-
-def _query(params: Mapping[str, str]) -> str:
-    return urlencode(params)
 
 
 def _parse(raw: bytes) -> Any:
