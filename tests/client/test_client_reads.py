@@ -45,11 +45,12 @@ def check_reads(live: Live, reads: dict[str, Any]) -> None:
     assert D(legs["HARD_SL"]["price"]) == D("39200")
     assert D(reads["plan"]["lastMark"]["price"]) == 40000
     metrics = live.daemon.gateway.metrics
-    assert reads["metrics"]["total_orders"] == metrics.total_orders > 0
     counted = {
-        (o["module"], o["kind"], o["outcome"]): o["count"] for o in reads["metrics"]["orders"]
+        (s["labels"]["module"], s["labels"]["kind"], s["labels"]["outcome"]): s["value"]
+        for s in reads["metrics"]["exitd_orders"]["samples"]
     }
     assert counted == {(m, k.value, o.value): n for (m, k, o), n in metrics.orders.items()}
+    assert sum(counted.values()) == metrics.total_orders > 0
     summary = reads["summary"]
     assert summary["total_orders"] == metrics.total_orders
     assert set(summary["orders_by_module"]) == {"exit_brain_v3"}
