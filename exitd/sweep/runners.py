@@ -1,0 +1,79 @@
+"""Where cells run: in this process, on a local process pool, or on a Dask cluster.
+
+Each runner takes cells and yields their results as they finish, in any order; the command
+journals each one as it arrives. Closing the generator (an interruption, a cell limit)
+cancels what has not started. A Dask cluster gets the same `run_cell` and the same cells as a
+local pool: file paths and plan parameters, which its workers must be able to read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from exitd.sweep.cell import Cell, CellResult, run_cell
+
+# Cells in flight per worker: enough to keep each busy, few enough to stop promptly.
+_IN_FLIGHT_PER_WORKER = 4
+
+
+class ClusterError(Exception):
+    """The Dask cluster cannot be reached, or Dask is not installed."""
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_local(cells: Sequence[Cell], jobs: int) -> Generator[CellResult, None, None]:
+    """The cells on `jobs` processes; with one job, in this process (no pickling at all)."""
+    if jobs <= 1:
+        for cell in cells:
+            yield run_cell(cell)
+        return
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        pending: set[Future[CellResult]] = set()
+        queued = iter(cells)
+        limit = jobs * _IN_FLIGHT_PER_WORKER
+        while True:
+            for cell in queued:
+                pending.add(pool.submit(run_cell, cell))
+                if len(pending) >= limit:
+                    break
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_dask(cells: Sequence[Cell], address: str) -> Generator[CellResult, None, None]:
+    """The cells on the Dask scheduler at `address` (tcp://HOST:8786), as they finish."""
+    distributed = _distributed()
+    try:
+        client = distributed.Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as error:
+        raise ClusterError(f"--cluster {address}: cannot connect: {error}") from None
+    try:
+        # pure=False: a cell sent again (a rerun) is run again, never taken from a cache.
+        futures = [client.submit(run_cell, cell, pure=False) for cell in cells]
+        try:
+            for _, result in distributed.as_completed(futures, with_results=True):
+                yield result
+        finally:
+            client.cancel(futures)
+    finally:
+        client.close()
+
+
+def _distributed() -> Any:
+    try:
+        import distributed  # noqa: PLC0415  (optional: exitd[research])
+    except ImportError:
+        raise ClusterError("--cluster needs Dask: pip install 'exitd[research]'") from None
+    return distributed
