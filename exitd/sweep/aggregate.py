@@ -106,12 +106,13 @@ def plan_rows(
 
 
 def ranked(rows: Iterable[PlanRow], metric: str) -> list[PlanRow]:
-    """Best first by `metric`; plans without a figure last; ties in plan order."""
+    """Best first by `metric`; plans without a trade last (a plan that never traded is no
+    plan to choose, whatever its zero total); ties in plan order."""
     higher = METRICS[metric]
 
     def key(row: PlanRow) -> tuple[bool, Decimal | int, int]:
         value = row.metric(metric)
-        if value is None:
+        if value is None or not row.trades:
             return (True, 0, row.plan_index)
         return (False, -value if higher else value, row.plan_index)
 

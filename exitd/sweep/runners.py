@@ -63,7 +63,8 @@ def run_dask(cells: Sequence[Cell], address: str) -> Generator[CellResult, None,
         # pure=False: a cell sent again (a rerun) is run again, never taken from a cache.
         futures = [client.submit(run_cell, cell, pure=False) for cell in cells]
         try:
-            for _, result in distributed.as_completed(futures, with_results=True):
+            done = distributed.as_completed(futures, loop=client.loop, with_results=True)
+            for _, result in done:
                 yield result
         finally:
             client.cancel(futures)

@@ -134,7 +134,9 @@ def load_space_file(path: str | Path) -> Space:
     grid = body.get("grid")
     if not isinstance(grid, dict) or not grid:
         raise SpaceError(f"{path}: needs a [grid] table naming at least one parameter")
-    axes = [_axis_of_toml(f"{path}: grid.{name}", name, value) for name, value in grid.items()]
+    axes = [
+        _axis_of_toml(f"{path}: grid.{name}", name, value) for name, value in _flat(grid).items()
+    ]
     return make_space(axes, _toml_int(path, body, "random"), _toml_int(path, body, "seed") or 0)
 
 
@@ -256,6 +258,17 @@ def _axis_of_toml(where: str, name: str, value: object) -> Axis:
     except SpaceError as error:
         raise SpaceError(f"{where}: {error}") from None
     raise SpaceError(f'{where}: expected "START:STOP:STEP", "V1,V2" or a list of numbers')
+
+
+def _flat(table: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    """`trail.callback_pct = …` unquoted is a nested table in TOML: the dotted name again."""
+    flat: dict[str, object] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _toml_int(path: str | Path, body: Mapping[str, object], key: str) -> int | None:
