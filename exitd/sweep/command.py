@@ -189,6 +189,9 @@ def plan_sweep(args: argparse.Namespace, environ: Mapping[str, str]) -> Sweep:
         raise UsageError(f"every plan of the space is refused, e.g. {skipped[0]}")
     fmt = PriceFormat(args.format) if args.format else None
     paths = [os.path.abspath(path) for path in args.prices]
+    twice = sorted({path for path in paths if paths.count(path) > 1})
+    if twice:
+        raise UsageError(f"{twice[0]} is given more than once")
     for path in paths:
         open_price_file(path, fmt)  # the layout is known before any worker starts
     entries = parse_entries(args.entries, args.side)

@@ -52,15 +52,20 @@ def draw(
     names = influence(rows, varied, metric)[:_MOST]
     pairs = list(itertools.combinations(names, 2))
     panels = len(pairs) + 1
-    figure, grid = plt.subplots(1, panels, figsize=(5.2 * panels, 4.4), squeeze=False)
+    cols = min(panels, 2)
+    lines = math.ceil(panels / cols)
+    figure, grid = plt.subplots(lines, cols, figsize=(6 * cols, 4.6 * lines), squeeze=False)
+    places = [ax for line in grid for ax in line]
     best = rows[0]
-    for ax, (first, second) in zip(grid[0], pairs, strict=False):
+    for ax, (first, second) in zip(places, pairs, strict=False):
         _heatmap(ax, rows=rows, axes=varied, pair=(first, second), metric=metric, best=best)
-    _equity(grid[0][-1], best, best_trades, quote)
+    _equity(places[len(pairs)], best, best_trades, quote)
+    for spare in places[panels:]:
+        spare.set_visible(False)
     if not pairs:
         figure.suptitle("one parameter swept: no surface to draw", fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=80)
     plt.close(figure)
 
 
@@ -107,5 +112,6 @@ def _equity(ax: Any, best: PlanRow, trades: Sequence[Trade], quote: str) -> None
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xlabel("trades, in the order they closed")
     ax.set_ylabel(f"cumulative P&L ({quote})")
-    label = ", ".join(f"{name}={tidy(value)}" for name, value in best.params)
-    ax.set_title(f"best plan: {label}\n{best.trades} trades, equity curve", fontsize=9)
+    label = "\n".join(f"{name} = {tidy(value)}" for name, value in best.params)
+    ax.set_title(f"equity curve of the best plan ({best.trades} trades)", fontsize=9)
+    ax.legend([label], loc="best", fontsize=8, handlelength=0, handletextpad=0)

@@ -9,6 +9,7 @@ local pool: file paths and plan parameters, which its workers must be able to re
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -33,7 +34,7 @@ def run_local(cells: Sequence[Cell], jobs: int) -> Generator[CellResult, None, N
         for cell in cells:
             yield run_cell(cell)
         return
-    pool = ProcessPoolExecutor(max_workers=jobs)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts)
     try:
         pending: set[Future[CellResult]] = set()
         queued = iter(cells)
@@ -50,6 +51,11 @@ def run_local(cells: Sequence[Cell], jobs: int) -> Generator[CellResult, None, N
                 yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the whole process group: the command stops the pool, not each worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_dask(cells: Sequence[Cell], address: str) -> Generator[CellResult, None, None]:

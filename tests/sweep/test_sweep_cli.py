@@ -202,11 +202,16 @@ def test_each_trade_in_the_journal_is_the_replay_of_its_position(
         assert got == want, key
 
 
-def test_a_killed_sweep_resumes_with_only_the_cells_left(
-    tmp_path: Path, reference: tuple[str, str]
+@pytest.mark.parametrize(
+    ("stop", "jobs", "code"),
+    [(signal.SIGKILL, "1", -signal.SIGKILL), (signal.SIGINT, "2", 130)],
+    ids=["killed", "ctrl-c"],
+)
+def test_an_interrupted_sweep_resumes_with_only_the_cells_left(
+    tmp_path: Path, reference: tuple[str, str], stop: signal.Signals, jobs: str, code: int
 ) -> None:
-    # One job: the 18 cells take seconds, the kill comes after the first.
-    command = [sys.executable, "-m", "exitd.cli", "sweep", *SWEEP, "--jobs", "1"]
+    # The 18 cells take seconds; the signal comes when the first is journaled.
+    command = [sys.executable, "-m", "exitd.cli", "sweep", *SWEEP, "--jobs", jobs]
     command += ["--progress", "--out", str(tmp_path)]
     with subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL) as first:
         assert first.stderr is not None
@@ -215,8 +220,12 @@ def test_a_killed_sweep_resumes_with_only_the_cells_left(
             chunk = first.stderr.read1(4096)
             assert chunk, f"the sweep ended before its first cell: {seen!r}"
             seen += chunk
-        first.send_signal(signal.SIGKILL)
-        assert first.wait() == -signal.SIGKILL
+        first.send_signal(stop)
+        assert first.wait() == code
+        said = seen + first.stderr.read()
+    if stop == signal.SIGINT:
+        assert b"run the same command again to finish" in said
+        assert b"Traceback" not in said
     done = [line["key"] for line in _journal(tmp_path)]
     assert 1 <= len(done) < CELLS
 
@@ -330,4 +339,11 @@ def test_bad_input_is_one_clear_line_and_exit_2(extra: list[str], message: str) 
     assert code == 2
     assert message in err
     assert err.startswith("exitd sweep: ")
+    assert out == ""
+
+
+def test_a_file_given_twice_is_refused() -> None:
+    code, out, err = _sweep([str(FILES[0]), *SWEEP])
+    assert code == 2
+    assert f"{FILES[0]} is given more than once" in err
     assert out == ""
