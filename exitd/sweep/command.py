@@ -122,6 +122,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
         for line in error.lines():
             err.write(f"exitd sweep: {line}\n")
         return EXIT_USAGE
+    except OSError as error:  # --out or --plot where nothing can be written
+        err.write(f"exitd sweep: {error.filename or ''}: {error.strerror or error}\n")
+        return EXIT_USAGE
 
 
 def _sweep(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
@@ -132,7 +135,7 @@ def _sweep(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[
         err.write(f"exitd sweep: skipped {line}\n")
     if len(sweep.skipped) > 3:
         err.write(f"exitd sweep: … {len(sweep.skipped) - 3} more plans skipped\n")
-    journal = finished = None
+    journal = None
     results: dict[str, CellResult] = {}
     if args.out:
         out_dir = Path(args.out)

@@ -347,3 +347,33 @@ def test_a_file_given_twice_is_refused() -> None:
     assert code == 2
     assert f"{FILES[0]} is given more than once" in err
     assert out == ""
+
+
+def test_an_out_dir_that_cannot_be_made_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = _sweep([*SWEEP, "--out", str(blocker / "out")])
+    assert code == 2
+    assert err.startswith(f"exitd sweep: {blocker / 'out'}: ")
+    assert out == ""
+
+
+def test_a_trade_list_and_a_random_space_file_drive_the_sweep(tmp_path: Path) -> None:
+    times = [tick.time_ms for tick in open_price_file(FILES[1])]
+    trades = tmp_path / "trades.csv"
+    trades.write_text(f"time,side\n{times[0] + 60_000},short\n{times[0] + 120_000},long\n")
+    space = tmp_path / "space.toml"
+    space.write_text('random = 3\nseed = 1\n[grid]\nhard_sl_pct = "0.1:0.5:0.1"\n')
+    code, out, err = _sweep(
+        [str(FILES[1]), "--space", str(space), "--entries", str(trades), "--out", str(tmp_path)]
+    )
+    assert code == 0, err
+    rows = _csv_rows((tmp_path / "sweep.csv").read_text())
+    assert len(rows) == 3
+    assert len(out.splitlines()) == 1 + 3
+    assert {row["trades"] for row in rows} == {"2"}
+    (line, *_) = _journal(tmp_path)
+    sides_and_starts = sorted((t[1], t[0]) for t in line["trades"])  # type: ignore[union-attr]
+    assert [side for side, _ in sides_and_starts] == ["long", "short"]
+    long_entry = sides_and_starts[0][1]
+    assert long_entry == times[bisect_left(times, times[0] + 120_000)]
