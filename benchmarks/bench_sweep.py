@@ -2,7 +2,9 @@
 
 A plan is one exit profile replayed over every file at every entry; the figure is end to end,
 as a trader runs it: the command, the pool's start, every replay, the journal, the CSV and
-the table. Each run writes to a fresh directory, so nothing is resumed.
+the table. Each run writes to a fresh directory, so nothing is resumed. CPU seconds (this
+process and the pool's workers) and the load average are printed beside the wall time: on a
+shared machine the wall time of two processes says more about the neighbours than the sweep.
 
     python benchmarks/bench_sweep.py [PRICE_FILE ...] [--repeat N] [--dask]
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -47,31 +51,39 @@ SPACE = [
 PLANS = 16
 
 
-def sweep_seconds(files: list[Path], extra: list[str]) -> tuple[float, int]:
-    """Seconds for one whole sweep, and the trades it replayed."""
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the pool's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def sweep_seconds(files: list[Path], extra: list[str]) -> tuple[float, float, int]:
+    """Wall and CPU seconds for one whole sweep, and the trades it replayed."""
     with tempfile.TemporaryDirectory() as out_dir:
         args = ["sweep", *map(str, files), *SPACE, *extra, "--out", out_dir, "--top", "1"]
         sink = io.StringIO()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             code = main(args)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         if code != 0:
             raise SystemExit(f"sweep failed ({code}): {sink.getvalue()}")
         csv_lines = (Path(out_dir) / "sweep.csv").read_text().splitlines()
         names = csv_lines[0].split(",")
         trades = sum(int(line.split(",")[names.index("trades")]) for line in csv_lines[1:])
-    return seconds, trades
+    return seconds, cpu, trades
 
 
 def measure(label: str, files: list[Path], extra: list[str], repeat: int) -> None:
-    best, trades = float("inf"), 0
+    best, best_cpu, trades = float("inf"), float("inf"), 0
     for _ in range(repeat):
-        seconds, trades = sweep_seconds(files, extra)
-        best = min(best, seconds)
+        seconds, cpu, trades = sweep_seconds(files, extra)
+        best, best_cpu = min(best, seconds), min(best_cpu, cpu)
+    cpu_text = f"{best_cpu:.2f}" if best_cpu > 0.05 * best else "-"  # Dask: not our children
     print(
-        f"| {label} | {PLANS} | {trades:,} | {best:.2f} | {PLANS / best:.2f} | "
-        f"{trades / best:,.0f} |"
+        f"| {label} | {PLANS} | {trades:,} | {best:.2f} | {cpu_text} | {PLANS / best:.2f} | "
+        f"{trades / best:,.1f} | {os.getloadavg()[0]:.1f} |"
     )
 
 
@@ -82,8 +94,8 @@ def main_bench() -> None:
     parser.add_argument("--dask", action="store_true", help="also a LocalCluster of 2 workers")
     args = parser.parse_args()
     print(f"files: {', '.join(p.name for p in args.files)}; best of {args.repeat}\n")
-    print("| run | plans | trades | seconds | plans/s | trades/s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| run | plans | trades | wall s | CPU s | plans/s | trades/s | load (1 min) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     measure("1 core (`--jobs 1`)", args.files, ["--jobs", "1"], args.repeat)
     measure("2 cores (`--jobs 2`)", args.files, ["--jobs", "2"], args.repeat)
     if args.dask:
