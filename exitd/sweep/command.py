@@ -71,9 +71,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     space.add_argument("--random", type=replay_command.int_arg, metavar="N", help="N random plans")
     space.add_argument("--seed", type=replay_command.int_arg, metavar="S", help="default 0")
     entries = parser.add_argument_group("positions")
-    entries.add_argument("--side", default="long", choices=("long", "short", "both"))
     entries.add_argument(
-        "--qty", type=replay_command.positive_decimal_arg, default=Decimal(1), metavar="Q"
+        "--side", default="long", choices=("long", "short", "both"), help="default long"
+    )
+    entries.add_argument(
+        "--qty",
+        type=replay_command.positive_decimal_arg,
+        default=Decimal(1),
+        metavar="Q",
+        help="position size (default 1)",
     )
     entries.add_argument(
         "--entries",
@@ -122,6 +128,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
         for line in error.lines():
             err.write(f"exitd sweep: {line}\n")
         return EXIT_USAGE
+    except KeyboardInterrupt:  # before any cell ran: nothing to keep
+        err.write("exitd sweep: interrupted\n")
+        return EXIT_INTERRUPTED
     except OSError as error:  # --out or --plot where nothing can be written
         err.write(f"exitd sweep: {error.filename or ''}: {error.strerror or error}\n")
         return EXIT_USAGE

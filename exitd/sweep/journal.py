@@ -52,12 +52,19 @@ class Journal:
     def record(self, result: CellResult) -> None:
         """Append `result` and sync it to disk: after this, a crash does not lose it."""
         line = orjson.dumps(_body(result)) + b"\n"
+        created = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
             os.fsync(fd)
         finally:
             os.close(fd)
+        if created:  # the new file's name must survive a power cut too, not only its lines
+            folder = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
 
 
 def _body(result: CellResult) -> dict[str, object]:
