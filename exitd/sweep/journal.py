@@ -3,7 +3,8 @@
 One JSON line per cell in `OUT/journal-<space hash>.jsonl`; the hash covers everything that
 decides a cell's result (base profile, points, files with their size and mtime, entries,
 market), so a rerun of the same sweep resumes and a changed one starts its own journal. A
-line cut short by a kill is the one cell that did not finish: it is ignored and run again.
+line cut short by a kill is the one cell that did not finish: reading the journal cuts it
+off, and the cell runs again.
 """
 
 from __future__ import annotations
@@ -38,14 +39,19 @@ class Journal:
         """The cells a previous run finished, by key."""
         done: dict[str, CellResult] = {}
         try:
-            lines = self.path.read_bytes().split(b"\n")
+            text = self.path.read_bytes()
         except FileNotFoundError:
             return done
+        if not text.endswith(b"\n"):
+            # A kill cut the last line short: drop it, or the next line would join it.
+            text = text[: text.rfind(b"\n") + 1]
+            os.truncate(self.path, len(text))
+        lines = text.split(b"\n")
         for line in lines:
             try:
                 result = _result(orjson.loads(line))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError):
-                continue  # the torn last line of a killed run, or an empty one
+                continue  # an empty line, or one no sweep wrote
             done[result.key] = result
         return done
 
