@@ -13,6 +13,7 @@ import signal
 from collections.abc import Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
+from urllib.parse import urlsplit
 
 from exitd.sweep.cell import Cell, CellResult, run_cell
 
@@ -61,9 +62,10 @@ def _ignore_interrupts() -> None:
 def run_dask(cells: Sequence[Cell], address: str) -> Generator[CellResult, None, None]:
     """The cells on the Dask scheduler at `address` (tcp://HOST:8786), as they finish."""
     distributed = _distributed()
+    _check_address(address)
     try:
         client = distributed.Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError) as error:
+    except (OSError, TimeoutError, ValueError) as error:
         raise ClusterError(f"--cluster {address}: cannot connect: {error}") from None
     try:
         # pure=False: a cell sent again (a rerun) is run again, never taken from a cache.
@@ -76,6 +78,19 @@ def run_dask(cells: Sequence[Cell], address: str) -> Generator[CellResult, None,
             client.cancel(futures)
     finally:
         client.close()
+
+
+def _check_address(address: str) -> None:
+    """A scheduler address as Dask takes it, refused here rather than deep inside Dask."""
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        raise ClusterError(
+            f"--cluster {address}: expected tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+        )
 
 
 def _distributed() -> Any:

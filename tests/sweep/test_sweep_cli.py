@@ -332,6 +332,8 @@ def test_the_plot_draws_a_png_and_a_missing_matplotlib_is_said_first(
         (["--random", "0"], "at least one plan"),
         (["--grid", "breakeven.offset_pct=0.05,0.06"], "every plan of the space is refused"),
         (["--jobs", "0"], "--jobs 0"),
+        (["--cluster", "scheduler:bar"], "expected tcp://HOST:PORT"),
+        (["--cluster", "tcp://:8786"], "expected tcp://HOST:PORT"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(extra: list[str], message: str) -> None:
