@@ -1,4 +1,4 @@
-"""The `exitd` command: run, ctl, replay, sim, demo, check-config.
+"""The `exitd` command: run, ctl, demo, replay, sweep, sim, check-config.
 
 Each subcommand lives in its own module; this one only parses the command line and dispatches.
 Bad input ends with a clear message and exit code 2, never a traceback.
@@ -17,6 +17,7 @@ from exitd.demo import options as demo_options
 from exitd.exchange.sim import command as sim_command
 from exitd.ops.check_config import run_check_config
 from exitd.replay import command as replay_command
+from exitd.sweep import command as sweep_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         "the exits and their P&L.",
     )
     replay_command.add_arguments(replay)
+    sweep = commands.add_parser(
+        "sweep",
+        help="search exit plans over price files: a grid or random draw, ranked",
+        description="Many exit plans over many price paths and entries, each replayed as "
+        "`exitd replay` does; one row per plan, ranked, as CSV and Parquet.",
+    )
+    sweep_command.add_arguments(sweep)
     sim = commands.add_parser(
         "sim",
         help="run the local Binance USD-M futures simulator",
@@ -71,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "replay":
         return replay_command.run(args, sys.stdout, sys.stderr, os.environ)
+    if args.command == "sweep":
+        return sweep_command.run(args, sys.stdout, sys.stderr, os.environ)
     if args.command == "sim":
         return sim_command.run(args, sys.stdout, sys.stderr)
     if args.command == "run":

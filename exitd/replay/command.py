@@ -40,7 +40,7 @@ from exitd.replay.runner import ExitFill, Replay
 EXIT_USAGE = 2
 _MAX_INT_ARG = 10**12  # ticks, seconds, take-profit numbers: far beyond any real one
 # Rows read ahead to infer the tick size from the file's own precision.
-_PRECISION_SAMPLE = 1000
+PRECISION_SAMPLE = 1000
 _PROGRESS_EVERY = 1 << 15
 
 # Plan fields as the inline options name them, so a refusal points at what the user typed.
@@ -107,6 +107,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="draw the exit into FILE: PNG, or HTML if it ends in .html (needs exitd[plot])",
     )
+    add_plan_arguments(parser)
+    add_market_arguments(parser)
+
+
+def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     plan = parser.add_argument_group("plan (a profile from config, overridden by inline legs)")
     plan.add_argument("--profile", metavar="NAME", help="profile of --config (default: default)")
     plan.add_argument("--config", metavar="FILE", help="config file (default: ./config.toml)")
@@ -121,6 +126,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("--trail-after-tp", type=int_arg, metavar="N")
     plan.add_argument("--trail-mode", choices=[m.value for m in TrailMode])
     plan.add_argument("--time-limit", type=int_arg, metavar="S", help="TIME leg, seconds")
+
+
+def add_market_arguments(parser: argparse.ArgumentParser) -> None:
     market = parser.add_argument_group("exchange filters and fills")
     market.add_argument(
         "--tick-size",
@@ -162,15 +170,15 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
     if args.plot:
         check_target(args.plot)
-    profile, profile_name = _profile(args, environ)
+    profile, profile_name = profile_of(args, environ)
     price_file = open_price_file(args.prices, PriceFormat(args.format) if args.format else None)
     ticks = iter(price_file)
-    sample = list(itertools.islice(ticks, args.start + _PRECISION_SAMPLE))
+    sample = list(itertools.islice(ticks, args.start + PRECISION_SAMPLE))
     if args.start < 0 or args.start >= len(sample):
         raise UsageError(f"--start {args.start}: {args.prices} has {len(sample)} ticks there")
     entry = sample[args.start]
     filters = _filters(args, sample)
-    symbol = args.symbol or _symbol_of(args.prices)
+    symbol = args.symbol or symbol_of(args.prices)
     side = Side.LONG if args.side == "long" else Side.SHORT
     plan = build_plan(
         Position(symbol, side, args.qty, entry.price), filters, profile, entry.price, profile_name
@@ -211,7 +219,7 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
     return 0
 
 
-def _profile(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ExitProfile, str]:
+def profile_of(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ExitProfile, str]:
     """The profile of `--profile`/`--config`, with the inline leg options laid over it."""
     name = args.profile or "default"
     base: ExitProfile | None = None
@@ -285,26 +293,26 @@ def _describe(problem: ProfileProblem, profile_name: str | bool) -> str:
 
 
 def _filters(args: argparse.Namespace, sample: list[Tick]) -> SymbolFilters:
-    tick = args.tick_size or _finest_step(t.price for t in sample)
-    step = args.step_size or min(Decimal("0.001"), _finest_step([args.qty]))
+    tick = args.tick_size or finest_step(t.price for t in sample)
+    step = args.step_size or min(Decimal("0.001"), finest_step([args.qty]))
     if args.qty % step:
         raise UsageError(f"--qty {args.qty} is not a multiple of the step size {step}")
     return SymbolFilters(tick, step, args.min_qty or step, args.min_notional)
 
 
-def _finest_step(values: Iterable[Decimal]) -> Decimal:
+def finest_step(values: Iterable[Decimal]) -> Decimal:
     """The coarsest grid all `values` lie on: 0.1 for 28145.10, 28145.2 and 28145."""
-    places = max((_decimal_places(v) for v in values), default=0)
+    places = max((decimal_places(v) for v in values), default=0)
     return Decimal(1).scaleb(-places)
 
 
-def _decimal_places(value: Decimal) -> int:
+def decimal_places(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     assert isinstance(exponent, int)  # prices and sizes here are finite
     return max(-exponent, 0)
 
 
-def _symbol_of(path: str) -> str:
+def symbol_of(path: str) -> str:
     match = re.match(r"([A-Za-z0-9]+?)(?:[-_.]|$)", Path(path).name)
     return match.group(1).upper() if match else "REPLAY"
 
