@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from exitd.engine import (
     BreakevenSpec,
@@ -34,6 +34,9 @@ from exitd.ops.config import ConfigError, load_config
 from exitd.price_files import PriceFile, PriceFileError, PriceFormat, open_price_file
 from exitd.replay import report
 from exitd.replay.runner import ExitFill, Replay
+
+if TYPE_CHECKING:
+    from exitd.replay.columns import PriceColumns
 
 EXIT_USAGE = 2
 _MAX_INT_ARG = 10**12  # ticks, seconds, take-profit numbers: far beyond any real one
@@ -131,6 +134,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-qty", type=positive_decimal_arg, metavar="X", help="default: the step size"
     )
     market.add_argument("--min-notional", type=decimal_arg, default=Decimal(0), metavar="X")
+    speed = parser.add_argument_group("speed (numpy and pyarrow: the research extra)")
+    speed.add_argument(
+        "--exact-loop",
+        action="store_true",
+        help="read the file row by row and run every tick through the engine (for checking)",
+    )
+    speed.add_argument("--cache-dir", metavar="DIR", help="parsed-file cache (~/.cache/exitd)")
+    speed.add_argument("--no-cache", action="store_true", help="parse the file, keep nothing")
     market.add_argument(
         "--slippage-pct",
         type=decimal_arg,
@@ -155,8 +166,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
     profile, profile_name = _profile(args, environ)
     price_file = open_price_file(args.prices, PriceFormat(args.format) if args.format else None)
-    ticks = iter(price_file)
-    sample = list(itertools.islice(ticks, args.start + _PRECISION_SAMPLE))
+    columns = None if args.exact_loop else _columns(args, price_file, environ)
+    ticks: Iterator[Tick] = iter(price_file)
+    if columns is not None:
+        sample = columns.ticks(0, min(len(columns), max(args.start, 0) + _PRECISION_SAMPLE))
+    else:
+        sample = list(itertools.islice(ticks, args.start + _PRECISION_SAMPLE))
     if args.start < 0 or args.start >= len(sample):
         raise UsageError(f"--start {args.start}: {args.prices} has {len(sample)} ticks there")
     entry = sample[args.start]
@@ -167,15 +182,21 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
         Position(symbol, side, args.qty, entry.price), filters, profile, entry.price, profile_name
     )
     replay = Replay(plan, args.slippage_pct)
-    rest: Iterator[Tick] = itertools.chain(sample[args.start + 1 :], ticks)
-    if err.isatty():
-        rest = _with_progress(rest, price_file, err)
+    if columns is not None:
+        from exitd.replay.fast import run_fast  # noqa: PLC0415  (numpy, as `columns` had)
+
+        exits = run_fast(replay, columns, args.start)
+    else:
+        rest: Iterator[Tick] = itertools.chain(sample[args.start + 1 :], ticks)
+        if err.isatty():
+            rest = _with_progress(rest, price_file, err)
+        exits = replay.run(entry, rest)
     quote = report.quote_asset(symbol)
     fills: list[ExitFill] = []
     if not args.json:
         report.write_plan(out, plan, entry.time_ms, plan.notices)
         report.write_header(out, quote)
-    for fill in replay.run(entry, rest):
+    for fill in exits:
         fills.append(fill)
         if args.json:
             out.write(report.fill_json(fill).decode() + "\n")
@@ -193,6 +214,22 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
             )
         report.write_summary(out, summary, quote)
     return 0
+
+
+def _columns(
+    args: argparse.Namespace, price_file: PriceFile, environ: Mapping[str, str]
+) -> PriceColumns | None:
+    """The file as columns for the fast replay; None without numpy (the plain loop runs)."""
+    try:
+        from exitd.replay import cache  # noqa: PLC0415  (numpy: the research extra)
+        from exitd.replay.columns import NotColumnar  # noqa: PLC0415
+    except ImportError:
+        return None
+    cache_dir = None if args.no_cache else Path(args.cache_dir or cache.default_cache_dir(environ))
+    try:
+        return cache.load_columns(price_file, cache_dir)
+    except NotColumnar:
+        return None
 
 
 def _profile(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ExitProfile, str]:
