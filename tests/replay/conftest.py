@@ -1,5 +1,6 @@
-"""Every replay test runs twice: on the fast path (columns, skipping quiet ticks) and on the
-plain reader's tick-by-tick loop (`--exact-loop`); both must give what the test expects."""
+"""The `exitd replay` tests (test_replay_*.py) each run twice: on the fast path (columns,
+skipping quiet ticks) and on the plain reader's tick-by-tick loop (`--exact-loop`); both must
+give what the test expects."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ import pytest
 
 from exitd.replay import command
 
+PATHS = ["fast", "exact-loop"]
 
-@pytest.fixture(autouse=True, params=["fast", "exact-loop"])
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.module.__name__.rsplit(".", 1)[-1].startswith("test_replay_"):
+        metafunc.parametrize("replay_path", PATHS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
 def replay_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "exact-loop":
+    path = str(getattr(request, "param", "fast"))
+    if path == "exact-loop":
         add: Callable[[argparse.ArgumentParser], None] = command.add_arguments
 
         def add_exact(parser: argparse.ArgumentParser) -> None:
@@ -21,4 +30,4 @@ def replay_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
             parser.set_defaults(exact_loop=True)
 
         monkeypatch.setattr(command, "add_arguments", add_exact)
-    return str(request.param)
+    return path
