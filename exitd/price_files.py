@@ -24,7 +24,7 @@ from exitd.numbers import NumberError, is_decimal_text, parse_decimal, parse_int
 from exitd.price_archive import ARCHIVE_FAULTS, ArchiveError, open_binary
 
 _CHUNK_BYTES = 1 << 18
-_MICROS_ABOVE = 10**14  # ms times stay below this until the year 5138; µs times are above it
+MICROS_ABOVE = 10**14  # ms times stay below this until the year 5138; µs times are above it
 _MAX_TIME = 253_402_300_799_999_999  # the end of the year 9999 in µs: what a report can print
 _ZERO = Decimal(0)
 _TWO = Decimal(2)
@@ -125,18 +125,21 @@ class PriceFile:
         self.size = size
         self.bytes_read = 0
         self.path = path
+        self.width = len(layout.names)
+        self.time_column = layout.time
+        self.price_column = layout.price
+        self.skip = skip  # lines before the first data row: the header and any blank lines
+        self.micros = micros  # the first row's times are in µs (so every row's must be)
         self._layout = layout
-        self._skip = skip  # lines before the first data row: the header and any blank lines
-        self._micros = micros
 
     def __iter__(self) -> Iterator[Tick]:
         self.bytes_read = 0
         rows = enumerate(chain.from_iterable(self._chunks()), start=1)
         parse = _PARSERS.get(self.format, _single_ticks)
         try:
-            for _ in range(self._skip):
+            for _ in range(self.skip):
                 next(rows, None)
-            yield from parse(rows, self._layout, self._micros)
+            yield from parse(rows, self._layout, self.micros)
         except _BadRow as bad:
             raise PriceFileError(self.path, bad.line, bad.message) from None
         except _READ_FAULTS as exc:
@@ -187,7 +190,7 @@ def open_price_file(path: str | os.PathLike[str], fmt: PriceFormat | None = None
     cells = line.split(",")
     first_time = cells[layout.time] if len(cells) > layout.time else ""
     try:
-        micros = parse_int(first_time, 0, _MAX_TIME) > _MICROS_ABOVE
+        micros = parse_int(first_time, 0, _MAX_TIME) > MICROS_ABOVE
     except NumberError:
         micros = False  # the parser refuses this row, with its line
     return PriceFile(name, layout, number - 1, micros, size)
@@ -292,7 +295,7 @@ def _time(text: str, line: int, micros: bool) -> int:
         time = parse_int(text, 0, _MAX_TIME)
     except NumberError as error:
         raise _BadRow(line, f"time {error}") from None
-    if (time > _MICROS_ABOVE) != micros:
+    if (time > MICROS_ABOVE) != micros:
         unit, first = ("ms", "µs") if micros else ("µs", "ms")
         raise _BadRow(line, f"time {time} is in {unit}, but the first row's is in {first}")
     return time // 1000 if micros else time

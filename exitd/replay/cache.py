@@ -21,6 +21,7 @@ import numpy as np
 
 from exitd.price_files import PriceFile, PriceFileError
 from exitd.replay.columns import PriceColumns, columns_of
+from exitd.replay.csv_columns import read_columns
 
 _VERSION = "1"
 _HASH_CHUNK = 1 << 20
@@ -41,12 +42,12 @@ def load_columns(price_file: PriceFile, cache_dir: Path | None) -> PriceColumns:
     except ImportError:
         return columns_of(price_file)
     if cache_dir is None:
-        return columns_of(price_file)
+        return read_columns(price_file) or columns_of(price_file)
     entry = cache_dir / _entry_name(price_file)
     cached = _read(pa, entry)
     if cached is not None:
         return cached
-    columns = columns_of(price_file)
+    columns = read_columns(price_file) or columns_of(price_file)
     _write(pa, entry, columns)
     return columns
 
