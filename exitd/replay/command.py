@@ -134,6 +134,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-qty", type=positive_decimal_arg, metavar="X", help="default: the step size"
     )
     market.add_argument("--min-notional", type=decimal_arg, default=Decimal(0), metavar="X")
+    market.add_argument(
+        "--slippage-pct",
+        type=decimal_arg,
+        default=Decimal(0),
+        metavar="X",
+        help="adverse slippage of stop and market fills",
+    )
     speed = parser.add_argument_group("speed (numpy and pyarrow: the research extra)")
     speed.add_argument(
         "--exact-loop",
@@ -142,13 +149,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     speed.add_argument("--cache-dir", metavar="DIR", help="parsed-file cache (~/.cache/exitd)")
     speed.add_argument("--no-cache", action="store_true", help="parse the file, keep nothing")
-    market.add_argument(
-        "--slippage-pct",
-        type=decimal_arg,
-        default=Decimal(0),
-        metavar="X",
-        help="adverse slippage of stop and market fills",
-    )
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
