@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ _VERSION = "1"
 _HASH_CHUNK = 1 << 20
 
 
+class Cancelled(Exception):
+    """The replay that wanted the columns ended before they were loaded."""
+
+
 def default_cache_dir(environ: Mapping[str, str]) -> Path:
     """`$EXITD_CACHE_DIR`, else `$XDG_CACHE_HOME/exitd`, else `~/.cache/exitd`."""
     if environ.get("EXITD_CACHE_DIR"):
@@ -35,24 +40,35 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(base) / "exitd"
 
 
-def load_columns(price_file: PriceFile, cache_dir: Path | None) -> PriceColumns:
-    """The columns of `price_file`: mapped from the cache, or parsed (and then cached)."""
+def load_columns(
+    price_file: PriceFile, cache_dir: Path | None, cancel: threading.Event | None = None
+) -> PriceColumns:
+    """The columns of `price_file`: mapped from the cache, or parsed (and then cached).
+    Once `cancel` is set it gives up, raising Cancelled, at the next chance (and writes
+    nothing)."""
+    stop = cancel or threading.Event()
     try:
         import pyarrow as pa  # type: ignore[import-untyped]  # noqa: PLC0415  (research extra)
     except ImportError:
         return columns_of(price_file)
     if cache_dir is None:
         return read_columns(price_file) or columns_of(price_file)
-    entry = cache_dir / _entry_name(price_file)
+    entry = cache_dir / _entry_name(price_file, stop)
     cached = _read(pa, entry)
     if cached is not None:
         return cached
     columns = read_columns(price_file) or columns_of(price_file)
+    _check(stop)
     _write(pa, entry, columns)
     return columns
 
 
-def _entry_name(price_file: PriceFile) -> str:
+def _check(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise Cancelled
+
+
+def _entry_name(price_file: PriceFile, cancel: threading.Event) -> str:
     """The key: size, mtime (ns) and content hash, with the layout and this module's version."""
     path = price_file.path
     try:
@@ -60,6 +76,7 @@ def _entry_name(price_file: PriceFile) -> str:
         digest = hashlib.sha256()
         with open(path, "rb") as file:
             while chunk := file.read(_HASH_CHUNK):
+                _check(cancel)
                 digest.update(chunk)
     except OSError as exc:
         raise PriceFileError(path, None, f"cannot read: {exc.strerror or exc}") from None

@@ -11,6 +11,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -36,7 +37,7 @@ from exitd.replay import report
 from exitd.replay.runner import ExitFill, Replay
 
 if TYPE_CHECKING:
-    from exitd.replay.columns import PriceColumns
+    from exitd.replay.hybrid import ColumnsLoader
 
 EXIT_USAGE = 2
 _MAX_INT_ARG = 10**12  # ticks, seconds, take-profit numbers: far beyond any real one
@@ -166,12 +167,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
     profile, profile_name = _profile(args, environ)
     price_file = open_price_file(args.prices, PriceFormat(args.format) if args.format else None)
-    columns = None if args.exact_loop else _columns(args, price_file, environ)
-    ticks: Iterator[Tick] = iter(price_file)
-    if columns is not None:
-        sample = columns.ticks(0, min(len(columns), max(args.start, 0) + _PRECISION_SAMPLE))
-    else:
-        sample = list(itertools.islice(ticks, args.start + _PRECISION_SAMPLE))
+    loader = None if args.exact_loop else _columns_loader(args, price_file, environ)
+    ticks = iter(price_file)
+    sample = list(itertools.islice(ticks, args.start + _PRECISION_SAMPLE))
     if args.start < 0 or args.start >= len(sample):
         raise UsageError(f"--start {args.start}: {args.prices} has {len(sample)} ticks there")
     entry = sample[args.start]
@@ -182,15 +180,13 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
         Position(symbol, side, args.qty, entry.price), filters, profile, entry.price, profile_name
     )
     replay = Replay(plan, args.slippage_pct)
-    if columns is not None:
-        from exitd.replay.fast import run_fast  # noqa: PLC0415  (numpy, as `columns` had)
-
-        exits = run_fast(replay, columns, args.start)
+    rest: Iterator[Tick] = itertools.chain(sample[args.start + 1 :], ticks)
+    if loader is None:
+        exits = replay.run(entry, _with_progress(rest, price_file, err) if err.isatty() else rest)
     else:
-        rest: Iterator[Tick] = itertools.chain(sample[args.start + 1 :], ticks)
-        if err.isatty():
-            rest = _with_progress(rest, price_file, err)
-        exits = replay.run(entry, rest)
+        from exitd.replay.hybrid import run_hybrid  # noqa: PLC0415  (numpy, as the loader's)
+
+        exits = run_hybrid(replay, entry, args.start, rest, loader)
     quote = report.quote_asset(symbol)
     fills: list[ExitFill] = []
     if not args.json:
@@ -216,20 +212,17 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
     return 0
 
 
-def _columns(
+def _columns_loader(
     args: argparse.Namespace, price_file: PriceFile, environ: Mapping[str, str]
-) -> PriceColumns | None:
-    """The file as columns for the fast replay; None without numpy (the plain loop runs)."""
+) -> ColumnsLoader | None:
+    """The file's columns loading beside the replay; None without numpy (the plain loop)."""
     try:
         from exitd.replay import cache  # noqa: PLC0415  (numpy: the research extra)
-        from exitd.replay.columns import NotColumnar  # noqa: PLC0415
+        from exitd.replay.hybrid import ColumnsLoader  # noqa: PLC0415
     except ImportError:
         return None
     cache_dir = None if args.no_cache else Path(args.cache_dir or cache.default_cache_dir(environ))
-    try:
-        return cache.load_columns(price_file, cache_dir)
-    except NotColumnar:
-        return None
+    return ColumnsLoader(partial(cache.load_columns, price_file, cache_dir))
 
 
 def _profile(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ExitProfile, str]:

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from exitd.engine import ExitPlan, Notice, Tick
+from exitd.engine import ExitPlan, ExitState, Notice, Tick
 from exitd.engine.state import NEVER_MS
 from exitd.replay.columns import PriceColumns
 from exitd.replay.quiet import QuietBand, quiet_band
@@ -63,9 +63,17 @@ def run_fast(replay: Replay, prices: PriceColumns, start: int) -> Iterator[ExitF
     fills: list[ExitFill] = []
     state = replay.enter(prices.tick(start), fills)
     yield from fills
+    yield from continue_fast(replay, state, prices, start, start + 1)
+
+
+def continue_fast(
+    replay: Replay, state: ExitState, prices: PriceColumns, start: int, index: int
+) -> Iterator[ExitFill]:
+    """Go on with a replay entered at tick `start` whose ticks before `index` are replayed
+    (`state` is where they left it): the fast path from tick `index` to the end."""
+    fills: list[ExitFill] = []
     count = len(prices)
-    last = start
-    index = start + 1
+    last = index - 1
     while index < count:
         # A flat plan stops at the next tick, quiet or not, as the plain loop does.
         band = None if state.done else quiet_band(state, replay.market, prices.scale)

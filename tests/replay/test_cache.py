@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from exitd.cli import main
 from exitd.price_files import open_price_file
-from exitd.replay.cache import default_cache_dir, load_columns
+from exitd.replay.cache import Cancelled, default_cache_dir, load_columns
 from exitd.replay.columns import PriceColumns, columns_of
+from exitd.replay.hybrid import ColumnsLoader
 from tests.conftest import MARKET
 
 BOOKTICKER = MARKET / "ethusdt-um-bookticker-2024-07-18_19.csv"  # mids: 2 or 3 decimals
@@ -135,3 +138,28 @@ def test_without_the_research_extra_replay_gives_the_same_output(
     assert done.stdout == with_extra.stdout
     assert done.stdout.count('"leg"') >= 1
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_loader_thread_brings_the_columns(tmp_path: Path) -> None:
+    loader = ColumnsLoader(partial(load_columns, open_price_file(TRADES), tmp_path))
+    assert loader.wait(60)
+    columns = loader.ready()
+    assert columns is not None
+    assert same_ticks(columns, columns_of(open_price_file(TRADES)))
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_cancelled_load_writes_nothing(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        load_columns(open_price_file(TRADES), tmp_path, cancel)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_loader_that_meets_a_bad_row_brings_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_text("1000,100.0\n2000,-1\n")
+    loader = ColumnsLoader(partial(load_columns, open_price_file(path), tmp_path / "cache"))
+    assert loader.wait(60)
+    assert loader.ready() is None  # the plain loop reports the row, if the replay gets there

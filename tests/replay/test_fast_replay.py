@@ -30,8 +30,9 @@ from exitd.engine import (
     profile_problems,
 )
 from exitd.engine.state import NEVER_MS
-from exitd.replay.columns import columns_of
+from exitd.replay.columns import PriceColumns, columns_of
 from exitd.replay.fast import ReplayResult, replay_fills
+from exitd.replay.hybrid import run_hybrid
 from exitd.replay.quiet import quiet_band
 from exitd.replay.runner import ExitFill, Replay
 
@@ -177,6 +178,43 @@ def test_fast_replay_equals_the_tick_loop(case: Case) -> None:
     assert outcome_of(ReplayResult(plain_fills, plain.outcome, tuple(plain.notices))) == (
         outcome_of(exact)
     )
+
+
+class LoadedAfter:
+    """Columns that turn up at the replay's `after`-th look: the loader thread, timed."""
+
+    def __init__(self, columns: PriceColumns, after: int) -> None:
+        self.columns, self.after, self.looks, self.cancelled = columns, after, 0, False
+
+    def ready(self) -> PriceColumns | None:
+        self.looks += 1
+        return self.columns if self.looks > self.after else None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@settings(
+    max_examples=max(EXAMPLES // 3, 50),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(case=cases(), after=st.integers(0, 40), every=st.integers(1, 5))
+def test_the_switch_to_the_fast_path_may_fall_on_any_tick(
+    case: Case, after: int, every: int
+) -> None:
+    path, plan, start, slippage = case.path, case.plan, case.start, case.slippage
+    columns = columns_of(path)
+    source = LoadedAfter(columns, after)
+    replay = Replay(plan, slippage)
+    fills = tuple(
+        run_hybrid(replay, path[start], start, path[start + 1 :], source, check_every=every)
+    )
+    assert replay.outcome is not None
+    exact = replay_fills(columns, plan, start, slippage_pct=slippage, exact_loop=True)
+    hybrid = ReplayResult(fills, replay.outcome, tuple(replay.notices))
+    assert outcome_of(hybrid) == outcome_of(exact)
+    assert source.cancelled  # the loader is told to stop, whichever path finished
 
 
 def book_of(replay: Replay) -> str:
