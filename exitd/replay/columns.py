@@ -55,11 +55,6 @@ class PriceColumns:
     def ticks(self, start: int = 0, stop: int | None = None) -> list[Tick]:
         return [self.tick(i) for i in range(start, len(self) if stop is None else stop)]
 
-    def scaled(self, price: Decimal) -> Decimal:
-        """`price` in the units of `prices` (exact; a level between two rows' prices may have
-        a fraction)."""
-        return price.scaleb(self.scale)
-
 
 def columns_of(ticks: Iterable[Tick]) -> PriceColumns:
     """Read `ticks` (a `PriceFile`, say) into columns, a chunk at a time, so memory holds
