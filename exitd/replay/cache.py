@@ -11,14 +11,12 @@ columns are built in memory each run; a cache folder that cannot be written only
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +25,7 @@ from exitd.replay.columns import PriceColumns, columns_of
 from exitd.replay.csv_columns import read_columns
 
 _VERSION = "1"
-_HASH_SLICE = 1 << 26
+_HASH_CHUNK = 1 << 23
 
 
 class Cancelled(Exception):
@@ -65,20 +63,6 @@ def load_columns(
     return columns
 
 
-@contextmanager
-def _mapped_file(file: BinaryIO, size: int) -> Iterator[memoryview]:
-    """The file's bytes without reading them into memory (empty files cannot be mapped)."""
-    if size == 0:
-        yield memoryview(b"")
-        return
-    with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        view = memoryview(mapped)
-        try:
-            yield view
-        finally:
-            view.release()
-
-
 def _check(cancel: threading.Event) -> None:
     if cancel.is_set():
         raise Cancelled
@@ -90,12 +74,13 @@ def _entry_name(price_file: PriceFile, cancel: threading.Event) -> str:
     try:
         stat = os.stat(path)
         digest = hashlib.sha256()
-        with open(path, "rb") as file, _mapped_file(file, stat.st_size) as data:
-            # Large slices: hashlib lets go of the GIL for each, so the replay's own thread
-            # runs meanwhile, and is asked for it back only once a slice.
-            for offset in range(0, stat.st_size, _HASH_SLICE):
+        with open(path, "rb") as file:
+            # Large reads: hashlib lets go of the GIL for each, so the replay's own thread
+            # runs meanwhile, and is asked for it back only once a chunk. (Not a memory map:
+            # a file cut short while mapped kills the process with SIGBUS.)
+            while chunk := file.read(_HASH_CHUNK):
                 _check(cancel)
-                digest.update(data[offset : offset + _HASH_SLICE])
+                digest.update(chunk)
     except OSError as exc:
         raise PriceFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
     stem = Path(path).name.split(".")[0][:40]
