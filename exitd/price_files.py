@@ -1,4 +1,5 @@
-"""Price files: Binance's public CSV layouts (and a plain one) read lazily as `Tick`s.
+"""Price files: Binance's public CSV layouts (and a plain one) read lazily as `Tick`s, from
+the CSV itself or from the `.zip` or `.csv.gz` it is published in (price_archive.py).
 
 This module owns telling the layouts apart and refusing bad rows with the file and line, so a
 replay never runs on a price it misread. It reads rows only as they are asked for (files may be
@@ -8,8 +9,10 @@ larger than memory) and parses prices straight into `Decimal`, never through flo
 from __future__ import annotations
 
 import codecs
+import io
 import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -18,12 +21,19 @@ from typing import TypeAlias
 
 from exitd.engine.model import Tick
 from exitd.numbers import NumberError, is_decimal_text, parse_decimal, parse_int
+from exitd.price_archive import ARCHIVE_FAULTS, ArchiveError, open_binary
 
 _CHUNK_BYTES = 1 << 18
-_MICROS_ABOVE = 10**14  # ms times stay below this until the year 5138; µs times are above it
+MICROS_ABOVE = 10**14  # ms times stay below this until the year 5138; µs times are above it
 _MAX_TIME = 253_402_300_799_999_999  # the end of the year 9999 in µs: what a report can print
 _ZERO = Decimal(0)
 _TWO = Decimal(2)
+_READ_FAULTS: tuple[type[Exception], ...] = (
+    OSError,
+    UnicodeDecodeError,
+    ArchiveError,
+    *ARCHIVE_FAULTS,
+)
 
 
 class PriceFileError(Exception):
@@ -114,31 +124,35 @@ class PriceFile:
         self.format = layout.format
         self.size = size
         self.bytes_read = 0
-        self._path = path
+        self.path = path
+        self.width = len(layout.names)
+        self.time_column = layout.time
+        self.price_column = layout.price
+        self.skip = skip  # lines before the first data row: the header and any blank lines
+        self.micros = micros  # the first row's times are in µs (so every row's must be)
         self._layout = layout
-        self._skip = skip  # lines before the first data row: the header and any blank lines
-        self._micros = micros
 
     def __iter__(self) -> Iterator[Tick]:
         self.bytes_read = 0
         rows = enumerate(chain.from_iterable(self._chunks()), start=1)
         parse = _PARSERS.get(self.format, _single_ticks)
         try:
-            for _ in range(self._skip):
+            for _ in range(self.skip):
                 next(rows, None)
-            yield from parse(rows, self._layout, self._micros)
+            yield from parse(rows, self._layout, self.micros)
         except _BadRow as bad:
-            raise PriceFileError(self._path, bad.line, bad.message) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _unreadable(self._path, exc) from None
+            raise PriceFileError(self.path, bad.line, bad.message) from None
+        except _READ_FAULTS as exc:
+            raise _unreadable(self.path, exc) from None
 
     def _chunks(self) -> Iterator[list[str]]:
         """The file's lines a chunk at a time, so counting `bytes_read` costs nothing per row."""
         decoder = codecs.getincrementaldecoder("utf-8-sig")()
         tail = ""
-        with open(self._path, "rb") as file:
+        with ExitStack() as stack:
+            file, raw = open_binary(self.path, stack)
             while chunk := file.read(_CHUNK_BYTES):
-                self.bytes_read += len(chunk)
+                self.bytes_read = raw.tell()
                 lines = (tail + decoder.decode(chunk)).split("\n")
                 tail = lines.pop()
                 yield lines
@@ -151,10 +165,13 @@ def open_price_file(path: str | os.PathLike[str], fmt: PriceFormat | None = None
     name = os.fspath(path)
     try:
         size = os.path.getsize(name)
-        # newline="\n": split lines exactly as `PriceFile._chunks` will, so line numbers agree
-        with open(name, encoding="utf-8-sig", newline="\n") as file:
+        with ExitStack() as stack:
+            # newline="\n": split lines as `PriceFile._chunks` will, so line numbers agree
+            file = stack.enter_context(
+                io.TextIOWrapper(open_binary(name, stack)[0], encoding="utf-8-sig", newline="\n")
+            )
             top = list(islice(((n, line) for n, line in enumerate(file, 1) if line.strip()), 2))
-    except (OSError, UnicodeDecodeError) as exc:
+    except _READ_FAULTS as exc:
         raise _unreadable(name, exc) from None
     if not top:
         raise PriceFileError(name, None, "no data rows")
@@ -173,7 +190,7 @@ def open_price_file(path: str | os.PathLike[str], fmt: PriceFormat | None = None
     cells = line.split(",")
     first_time = cells[layout.time] if len(cells) > layout.time else ""
     try:
-        micros = parse_int(first_time, 0, _MAX_TIME) > _MICROS_ABOVE
+        micros = parse_int(first_time, 0, _MAX_TIME) > MICROS_ABOVE
     except NumberError:
         micros = False  # the parser refuses this row, with its line
     return PriceFile(name, layout, number - 1, micros, size)
@@ -278,7 +295,7 @@ def _time(text: str, line: int, micros: bool) -> int:
         time = parse_int(text, 0, _MAX_TIME)
     except NumberError as error:
         raise _BadRow(line, f"time {error}") from None
-    if (time > _MICROS_ABOVE) != micros:
+    if (time > MICROS_ABOVE) != micros:
         unit, first = ("ms", "µs") if micros else ("µs", "ms")
         raise _BadRow(line, f"time {time} is in {unit}, but the first row's is in {first}")
     return time // 1000 if micros else time
@@ -294,6 +311,13 @@ def _price(text: str, line: int) -> Decimal:
     return price
 
 
-def _unreadable(path: str, exc: OSError | UnicodeDecodeError) -> PriceFileError:
-    reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+def _unreadable(path: str, exc: Exception) -> PriceFileError:
+    if isinstance(exc, ArchiveError):
+        return PriceFileError(path, None, str(exc))
+    if isinstance(exc, UnicodeDecodeError):
+        reason = "not UTF-8 text"
+    elif isinstance(exc, ARCHIVE_FAULTS):
+        reason = f"damaged archive: {exc}"
+    else:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
     return PriceFileError(path, None, f"cannot read: {reason}")

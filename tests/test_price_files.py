@@ -329,10 +329,20 @@ def test_a_file_without_data_rows_is_refused(text: str, tmp_path: Path) -> None:
     assert_error_at(write(tmp_path, text), None, "no data rows")
 
 
-def test_binary_file_is_refused_not_a_traceback(tmp_path: Path) -> None:
-    path = tmp_path / "prices.csv.gz"
-    path.write_bytes(b"\x1f\x8b\x08\x00\xff\xfe" * 100)
-    assert_error_at(path, None, "cannot read: not UTF-8 text")
+@pytest.mark.parametrize(
+    ("name", "head", "message"),
+    [
+        ("prices.csv", b"\x00\x9f\x92\x96\xff\xfe", "cannot read: not UTF-8 text"),
+        # gzip's magic bytes, then garbage: a damaged download
+        ("prices.csv.gz", b"\x1f\x8b\x08\x00\xff\xfe", "cannot read: damaged archive"),
+    ],
+)
+def test_binary_file_is_refused_not_a_traceback(
+    name: str, head: bytes, message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(head * 100)
+    assert_error_at(path, None, message)
 
 
 def test_bytes_that_are_not_utf8_deep_in_a_file_are_refused_while_reading(tmp_path: Path) -> None:

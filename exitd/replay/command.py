@@ -11,8 +11,9 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from exitd.engine import (
     BreakevenSpec,
@@ -36,6 +37,9 @@ from exitd.price_files import PriceFile, PriceFileError, PriceFormat, open_price
 from exitd.replay import report
 from exitd.replay.plot import traced, write_replay_picture
 from exitd.replay.runner import ExitFill, Replay
+
+if TYPE_CHECKING:
+    from exitd.replay.hybrid import ColumnsLoader
 
 EXIT_USAGE = 2
 _MAX_INT_ARG = 10**12  # ticks, seconds, take-profit numbers: far beyond any real one
@@ -153,6 +157,14 @@ def add_market_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="X",
         help="adverse slippage of stop and market fills",
     )
+    speed = parser.add_argument_group("speed (numpy and pyarrow: the research extra)")
+    speed.add_argument(
+        "--exact-loop",
+        action="store_true",
+        help="read the file row by row and run every tick through the engine (for checking)",
+    )
+    speed.add_argument("--cache-dir", metavar="DIR", help="parsed-file cache (~/.cache/exitd)")
+    speed.add_argument("--no-cache", action="store_true", help="parse the file, keep nothing")
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
@@ -172,6 +184,9 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
         check_target(args.plot)
     profile, profile_name = profile_of(args, environ)
     price_file = open_price_file(args.prices, PriceFormat(args.format) if args.format else None)
+    # A picture draws every price, so it reads every tick: the exact loop.
+    exact = args.exact_loop or args.plot
+    loader = None if exact else _columns_loader(args, price_file, environ)
     ticks = iter(price_file)
     sample = list(itertools.islice(ticks, args.start + PRECISION_SAMPLE))
     if args.start < 0 or args.start >= len(sample):
@@ -185,18 +200,24 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
     )
     replay = Replay(plan, args.slippage_pct)
     rest: Iterator[Tick] = itertools.chain(sample[args.start + 1 :], ticks)
-    if err.isatty():
-        rest = _with_progress(rest, price_file, err)
     trace = PriceTrace()
-    if args.plot:
-        trace.add(entry.time_ms, entry.price)
-        rest = traced(rest, trace)
+    if loader is None:
+        if err.isatty():
+            rest = _with_progress(rest, price_file, err)
+        if args.plot:
+            trace.add(entry.time_ms, entry.price)
+            rest = traced(rest, trace)
+        exits = replay.run(entry, rest)
+    else:
+        from exitd.replay.hybrid import run_hybrid  # noqa: PLC0415  (numpy, as the loader's)
+
+        exits = run_hybrid(replay, entry, args.start, rest, loader)
     quote = report.quote_asset(symbol)
     fills: list[ExitFill] = []
     if not args.json:
         report.write_plan(out, plan, entry.time_ms, plan.notices)
         report.write_header(out, quote)
-    for fill in replay.run(entry, rest):
+    for fill in exits:
         fills.append(fill)
         if args.json:
             out.write(report.fill_json(fill).decode() + "\n")
@@ -217,6 +238,19 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping
         written = write_replay_picture(args.plot, replay, summary, trace, fills)
         err.write(f"exitd replay: picture written to {written}\n")
     return 0
+
+
+def _columns_loader(
+    args: argparse.Namespace, price_file: PriceFile, environ: Mapping[str, str]
+) -> ColumnsLoader | None:
+    """The file's columns loading beside the replay; None without numpy (the plain loop)."""
+    try:
+        from exitd.replay import cache  # noqa: PLC0415  (numpy: the research extra)
+        from exitd.replay.hybrid import ColumnsLoader  # noqa: PLC0415
+    except ImportError:
+        return None
+    cache_dir = None if args.no_cache else Path(args.cache_dir or cache.default_cache_dir(environ))
+    return ColumnsLoader(partial(cache.load_columns, price_file, cache_dir))
 
 
 def profile_of(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ExitProfile, str]:

@@ -95,24 +95,33 @@ class Replay:
     def run(self, entry: Tick, ticks: Iterable[Tick]) -> Iterator[ExitFill]:
         """Enter at `entry`, then replay `ticks` until the position is closed or they end."""
         fills: list[ExitFill] = []
-        self.market.on_price(entry.price, entry.time_ms)
-        self._open_position(entry)
-        decision = adopt(self.plan, entry)
-        self.notices.extend(decision.notices)
-        state = self._settle(decision.state, decision.requests, entry.time_ms, fills)
+        state = self.enter(entry, fills)
         yield from fills
         count, last = 1, entry
         for tick in ticks:
             count, last = count + 1, tick
             fills.clear()
-            reports = self._reports(self.market.on_price(tick.price, tick.time_ms), fills)
-            decision = decide_all(state, (*reports, tick)) if reports else decide(state, tick)
-            self.notices.extend(decision.notices)
-            state = self._settle(decision.state, decision.requests, tick.time_ms, fills)
+            state = self.step(state, tick, fills)
             yield from fills
             if state.done:
                 break
         self.outcome = ReplayOutcome(state, count, last)
+
+    def enter(self, entry: Tick, fills: list[ExitFill]) -> ExitState:
+        """The entry tick: the position opens at its price and the plan is adopted."""
+        self.market.on_price(entry.price, entry.time_ms)
+        self._open_position(entry)
+        decision = adopt(self.plan, entry)
+        self.notices.extend(decision.notices)
+        return self._settle(decision.state, decision.requests, entry.time_ms, fills)
+
+    def step(self, state: ExitState, tick: Tick, fills: list[ExitFill]) -> ExitState:
+        """One tick: matching (step 1), then the engine (step 2); its exits go to `fills`.
+        A tick that changes nothing returns `state` itself."""
+        reports = self._reports(self.market.on_price(tick.price, tick.time_ms), fills)
+        decision = decide_all(state, (*reports, tick)) if reports else decide(state, tick)
+        self.notices.extend(decision.notices)
+        return self._settle(decision.state, decision.requests, tick.time_ms, fills)
 
     def _open_position(self, entry: Tick) -> None:
         """The entry, as an entry bot makes it: a MARKET order that is not exitd's."""

@@ -3,8 +3,8 @@
 A cell travels to a worker as a file reference and plan parameters, never as ticks: the worker
 reads the file itself (and keeps the last few it read, since consecutive cells share files).
 Each entry is replayed exactly as `exitd replay FILE --start N` replays it: the same tick size
-inferred from the same rows, the same plan, the same runner; `replay_position` is the one
-call into the runner, so a faster exact replay can take its place.
+inferred from the same rows, the same plan, the same runner: the fast exact path over the
+file's price columns where numpy is installed (the research extra), the plain loop otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from exitd.engine import (
     ExitPlan,
@@ -31,6 +32,9 @@ from exitd.replay.command import PRECISION_SAMPLE, decimal_places, symbol_of
 from exitd.replay.report import Summary
 from exitd.replay.runner import ExitFill, Replay, ReplayOutcome
 from exitd.sweep.entries import EntrySpec, entry_points
+
+if TYPE_CHECKING:
+    from exitd.replay.columns import PriceColumns
 
 _HUNDRED = Decimal(100)
 _FILES_KEPT = 2
@@ -94,9 +98,16 @@ class CellResult:
 
 
 def replay_position(
-    plan: ExitPlan, ticks: Sequence[Tick], start: int, slippage_pct: Decimal
+    plan: ExitPlan, path: _PricePath, start: int, slippage_pct: Decimal
 ) -> tuple[list[ExitFill], ReplayOutcome]:
-    """The position entered at `ticks[start]`, replayed as `exitd replay --start` does."""
+    """The position entered at tick `start`, replayed as `exitd replay --start` does."""
+    columns = path.columns()
+    if columns is not None:
+        from exitd.replay.fast import replay_fills  # noqa: PLC0415  (numpy, as the columns')
+
+        result = replay_fills(columns, plan, start, slippage_pct=slippage_pct)
+        return list(result.fills), result.outcome
+    ticks = path.ticks
     replay = Replay(plan, slippage_pct)
     rest: Iterator[Tick] = map(ticks.__getitem__, range(start + 1, len(ticks)))
     fills = list(replay.run(ticks[start], rest))
@@ -121,7 +132,7 @@ def run_cell(cell: Cell) -> CellResult:
         except PlanRefused as refusal:
             refused.append(f"{entry.time_ms} {side.name.lower()}: {refusal}")
             continue
-        fills, outcome = replay_position(plan, path.ticks, start, market.slippage_pct)
+        fills, outcome = replay_position(plan, path, start, market.slippage_pct)
         trades.append(
             _trade(plan, entry, fills=fills, outcome=outcome, prices=path.prices, start=start)
         )
@@ -169,6 +180,20 @@ class _PricePath:
         self.prices = [tick.price for tick in ticks]
         self._places: list[int] = []  # the most decimal places among the first i+1 prices
         self._lock = threading.Lock()
+        self._columns: PriceColumns | None = None
+        self._no_columns = False
+
+    def columns(self) -> PriceColumns | None:
+        """The ticks as exact integer columns for the fast replay; None without numpy."""
+        with self._lock:
+            if self._columns is None and not self._no_columns:
+                try:
+                    from exitd.replay.columns import columns_of  # noqa: PLC0415  (numpy)
+                except ImportError:
+                    self._no_columns = True
+                else:
+                    self._columns = columns_of(self.ticks)
+            return self._columns
 
     def finest_step(self, rows: int) -> Decimal:
         rows = min(rows, len(self.prices))
