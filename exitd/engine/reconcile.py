@@ -10,7 +10,6 @@ working and trailing stops once the new HARD_SL rests.
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +26,7 @@ from exitd.engine.model import (
 from exitd.engine.plan import ExitPlan
 from exitd.engine.profile import HUNDRED, TrailMode
 from exitd.engine.rounding import round_qty_down
-from exitd.engine.state import FILL_GRACE_MS, ExitState, OrderStatus, TrackedOrder
+from exitd.engine.state import FILL_GRACE_MS, ExitState, OrderStatus, TrackedOrder, replace_state
 
 _ZERO = Decimal(0)
 
@@ -91,7 +90,7 @@ class OrderChanges:
         """The state with these orders and what to send; the same state when nothing changed."""
         if not self.requests:
             return self.state, ()
-        state = dataclasses.replace(
+        state = replace_state(
             self.state, orders=tuple(self.orders), next_seq=self.seq, **self.updates
         )
         return state, tuple(self.requests)
@@ -101,7 +100,7 @@ def reconcile(
     state: ExitState, now_ms: int
 ) -> tuple[ExitState, tuple[Request, ...], tuple[Notice, ...]]:
     if state.shrunk_ms is not None and (state.flat or now_ms >= state.shrunk_ms + FILL_GRACE_MS):
-        state = dataclasses.replace(state, shrunk_ms=None)
+        state = replace_state(state, shrunk_ms=None)
     changes = OrderChanges(state)
     if state.flat:
         for order in state.orders:
@@ -123,7 +122,7 @@ def reconcile(
     ):
         changes.place(Leg.TIME, OrderType.MARKET, state.qty)
         new_state, requests = changes.result()
-        new_state = dataclasses.replace(new_state, time_fired=True)
+        new_state = replace_state(new_state, time_fired=True)
         return new_state, requests, (Notice("exit_brain.time_limit", (("qty", str(state.qty)),)),)
     _reconcile_working_stop(state, changes, now_ms)
     _reconcile_take_profits(state, changes, now_ms)
