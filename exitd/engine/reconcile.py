@@ -29,6 +29,11 @@ from exitd.engine.rounding import round_qty_down
 from exitd.engine.state import FILL_GRACE_MS, ExitState, OrderStatus, TrackedOrder, replace_state
 
 _ZERO = Decimal(0)
+# Retry labels, looked up once: Enum's `.value` is a descriptor call on every use.
+_HARD_SL = Leg.HARD_SL.value
+_TIME = Leg.TIME.value
+_WORKING_STOP = Leg.WORKING_STOP.value
+_TRAILING_STOP = Leg.TRAILING_STOP.value
 
 
 class OrderChanges:
@@ -111,14 +116,14 @@ def reconcile(
         return state, (), ()
     plan = state.plan
     _reconcile_inherited(state, changes)
-    if not state.orders_of(Leg.HARD_SL) and _may_place(state, Leg.HARD_SL.value, now_ms):
+    if not state.orders_of(Leg.HARD_SL) and _may_place(state, _HARD_SL, now_ms):
         changes.place(Leg.HARD_SL, OrderType.STOP_MARKET, None, trigger=plan.hard_sl_price)
     limit_s = plan.profile.time_limit_s
     if (
         limit_s is not None
         and not state.time_fired
         and now_ms >= state.adopted_ms + limit_s * 1000
-        and _may_place(state, Leg.TIME.value, now_ms)
+        and _may_place(state, _TIME, now_ms)
     ):
         changes.place(Leg.TIME, OrderType.MARKET, state.qty)
         new_state, requests = changes.result()
@@ -131,7 +136,8 @@ def reconcile(
 
 
 def _may_place(state: ExitState, label: str, now_ms: int) -> bool:
-    return all(r.label != label or now_ms >= r.not_before_ms for r in state.retries)
+    retries = state.retries
+    return not retries or all(r.label != label or now_ms >= r.not_before_ms for r in retries)
 
 
 def _reconcile_working_stop(state: ExitState, changes: OrderChanges, now_ms: int) -> None:
@@ -151,7 +157,7 @@ def _reconcile_working_stop(state: ExitState, changes: OrderChanges, now_ms: int
     wanted = (
         desired is not None
         and state.qty >= plan.filters.min_qty
-        and _may_place(state, Leg.WORKING_STOP.value, now_ms)
+        and _may_place(state, _WORKING_STOP, now_ms)
         and (newest is None or desired != _trigger(newest) or newest.intent.quantity != state.qty)
     )
     # One stop resting and one on its way at most: a replacement waits until the stop before
@@ -255,7 +261,7 @@ def _reconcile_exchange_trail(state: ExitState, changes: OrderChanges, now_ms: i
         or not state.trail_armed
         or state.orders_of(Leg.TRAILING_STOP)
         or state.qty < plan.filters.min_qty
-        or not _may_place(state, Leg.TRAILING_STOP.value, now_ms)
+        or not _may_place(state, _TRAILING_STOP, now_ms)
     ):
         return
     changes.place(
