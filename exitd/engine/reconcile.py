@@ -221,6 +221,8 @@ def _reconcile_take_profits(state: ExitState, changes: OrderChanges, now_ms: int
     """Each target for what is left of it, within what the nearer targets leave of `Q`; a new
     order only while everything that may still fill, cancels in flight included, fits in `Q`."""
     plan = state.plan
+    if not plan.take_profits:
+        return
     filters = plan.filters
     allowance = state.qty
     # A shrink a take-profit's fill may explain waits for that fill before anything is cut.
