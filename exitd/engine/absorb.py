@@ -7,7 +7,6 @@ until they are gone, but their fills and refusals count for no leg of the curren
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +27,7 @@ from exitd.engine.model import (
 )
 from exitd.engine.plan import ExitPlan
 from exitd.engine.reconcile import OrderChanges
-from exitd.engine.state import NEVER_MS, ExitState, OrderStatus, Retry, TrackedOrder
+from exitd.engine.state import NEVER_MS, ExitState, OrderStatus, Retry, TrackedOrder, replace_state
 
 _ZERO = Decimal(0)
 _RETRY_BASE_MS = 1_000
@@ -212,4 +211,4 @@ def _tp_index(plan: ExitPlan, number: int) -> int:
 
 
 def _replace(state: ExitState, **changes: Any) -> ExitState:
-    return dataclasses.replace(state, **changes)
+    return replace_state(state, **changes)

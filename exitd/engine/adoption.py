@@ -8,7 +8,6 @@ new side is adopted with `adopt`), or `readopt` (increase). At start it rebuilds
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Literal, TypeAlias
@@ -20,7 +19,7 @@ from exitd.engine.model import Leg, Notice, OrderIntent, OrderSide, OrderType, S
 from exitd.engine.plan import ExitPlan
 from exitd.engine.progress import PlanProgress
 from exitd.engine.reconcile import reconcile
-from exitd.engine.state import ExitState, OrderStatus, TrackedOrder
+from exitd.engine.state import ExitState, OrderStatus, TrackedOrder, replace_state
 
 PositionChange: TypeAlias = Literal["same", "increase", "decrease", "flip", "flat"]
 _ZERO = Decimal(0)
@@ -129,7 +128,7 @@ def resume(
             and sign * (i.trigger_price - plan.hard_sl_price) <= 0
         ),
     ]
-    state = dataclasses.replace(
+    state = replace_state(
         state,
         orders=tuple(TrackedOrder(i, OrderStatus.LIVE) for i in (*kept, *surplus)),
         inherited=frozenset(i.client_order_id for i in retired),

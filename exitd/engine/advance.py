@@ -7,14 +7,13 @@ path, so that `decide` answers a quiet tick without building a new state.
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
 from exitd.engine.model import Side, Tick
 from exitd.engine.plan import ExitPlan
 from exitd.engine.profile import HUNDRED, TrailMode
 from exitd.engine.rounding import round_price, tick_above, tick_below
-from exitd.engine.state import FILL_GRACE_MS, NEVER_MS, ExitState
+from exitd.engine.state import FILL_GRACE_MS, NEVER_MS, ExitState, replace_state
 
 _ZERO = Decimal(0)
 _INFINITY = Decimal("Infinity")
@@ -68,7 +67,7 @@ def advance(state: ExitState, tick: Tick) -> ExitState:
         quiet_low, quiet_high = (_ZERO if target is None else target), favourable
     else:
         quiet_low, quiet_high = favourable, (_INFINITY if target is None else target)
-    return dataclasses.replace(
+    return replace_state(
         state,
         best_price=best,
         breakeven_armed=breakeven_armed,
@@ -131,4 +130,4 @@ def settle(state: ExitState) -> ExitState:
         deadline = min(deadline, retry.not_before_ms)
     if deadline == state.deadline_ms:
         return state
-    return dataclasses.replace(state, deadline_ms=deadline)
+    return replace_state(state, deadline_ms=deadline)

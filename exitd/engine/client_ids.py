@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from exitd.engine.model import Leg
 
@@ -67,6 +68,7 @@ def make_client_order_id(
     return head + symbol[:room] + tail
 
 
+@lru_cache(maxsize=4096)  # one entry a symbol: every order placed asks for its symbol's form
 def _id_safe(symbol: str) -> str:
     """The symbol as an id may carry it: `.` separates the parts, so it goes too."""
     kept = _OUTSIDE_CHARSET.sub("", symbol)

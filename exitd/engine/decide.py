@@ -86,9 +86,12 @@ def is_quiet(state: ExitState, time_ms: int, price: Decimal) -> bool:
 
 def decide(state: ExitState, event: Event) -> Decision:
     """The new state and the orders to send after one event."""
-    if type(event) is Tick and is_quiet(state, event.time_ms, event.price):
+    if type(event) is not Tick:
+        return decide_all(state, (event,))
+    if is_quiet(state, event.time_ms, event.price):
         return Decision(state, (), ())  # the hot path: this tick cannot change anything
-    return decide_all(state, (event,))
+    state, requests, notices = reconcile(advance(state, event), event.time_ms)
+    return Decision(settle(state), requests, notices)  # `decide_all` of this tick alone
 
 
 def decide_all(state: ExitState, events: Iterable[Event]) -> Decision:

@@ -10,7 +10,6 @@ working and trailing stops once the new HARD_SL rests.
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -27,9 +26,14 @@ from exitd.engine.model import (
 from exitd.engine.plan import ExitPlan
 from exitd.engine.profile import HUNDRED, TrailMode
 from exitd.engine.rounding import round_qty_down
-from exitd.engine.state import FILL_GRACE_MS, ExitState, OrderStatus, TrackedOrder
+from exitd.engine.state import FILL_GRACE_MS, ExitState, OrderStatus, TrackedOrder, replace_state
 
 _ZERO = Decimal(0)
+# Retry labels, looked up once: Enum's `.value` is a descriptor call on every use.
+_HARD_SL = Leg.HARD_SL.value
+_TIME = Leg.TIME.value
+_WORKING_STOP = Leg.WORKING_STOP.value
+_TRAILING_STOP = Leg.TRAILING_STOP.value
 
 
 class OrderChanges:
@@ -91,7 +95,7 @@ class OrderChanges:
         """The state with these orders and what to send; the same state when nothing changed."""
         if not self.requests:
             return self.state, ()
-        state = dataclasses.replace(
+        state = replace_state(
             self.state, orders=tuple(self.orders), next_seq=self.seq, **self.updates
         )
         return state, tuple(self.requests)
@@ -101,7 +105,7 @@ def reconcile(
     state: ExitState, now_ms: int
 ) -> tuple[ExitState, tuple[Request, ...], tuple[Notice, ...]]:
     if state.shrunk_ms is not None and (state.flat or now_ms >= state.shrunk_ms + FILL_GRACE_MS):
-        state = dataclasses.replace(state, shrunk_ms=None)
+        state = replace_state(state, shrunk_ms=None)
     changes = OrderChanges(state)
     if state.flat:
         for order in state.orders:
@@ -112,18 +116,18 @@ def reconcile(
         return state, (), ()
     plan = state.plan
     _reconcile_inherited(state, changes)
-    if not state.orders_of(Leg.HARD_SL) and _may_place(state, Leg.HARD_SL.value, now_ms):
+    if not state.orders_of(Leg.HARD_SL) and _may_place(state, _HARD_SL, now_ms):
         changes.place(Leg.HARD_SL, OrderType.STOP_MARKET, None, trigger=plan.hard_sl_price)
     limit_s = plan.profile.time_limit_s
     if (
         limit_s is not None
         and not state.time_fired
         and now_ms >= state.adopted_ms + limit_s * 1000
-        and _may_place(state, Leg.TIME.value, now_ms)
+        and _may_place(state, _TIME, now_ms)
     ):
         changes.place(Leg.TIME, OrderType.MARKET, state.qty)
         new_state, requests = changes.result()
-        new_state = dataclasses.replace(new_state, time_fired=True)
+        new_state = replace_state(new_state, time_fired=True)
         return new_state, requests, (Notice("exit_brain.time_limit", (("qty", str(state.qty)),)),)
     _reconcile_working_stop(state, changes, now_ms)
     _reconcile_take_profits(state, changes, now_ms)
@@ -132,7 +136,8 @@ def reconcile(
 
 
 def _may_place(state: ExitState, label: str, now_ms: int) -> bool:
-    return all(r.label != label or now_ms >= r.not_before_ms for r in state.retries)
+    retries = state.retries
+    return not retries or all(r.label != label or now_ms >= r.not_before_ms for r in retries)
 
 
 def _reconcile_working_stop(state: ExitState, changes: OrderChanges, now_ms: int) -> None:
@@ -152,7 +157,7 @@ def _reconcile_working_stop(state: ExitState, changes: OrderChanges, now_ms: int
     wanted = (
         desired is not None
         and state.qty >= plan.filters.min_qty
-        and _may_place(state, Leg.WORKING_STOP.value, now_ms)
+        and _may_place(state, _WORKING_STOP, now_ms)
         and (newest is None or desired != _trigger(newest) or newest.intent.quantity != state.qty)
     )
     # One stop resting and one on its way at most: a replacement waits until the stop before
@@ -216,6 +221,8 @@ def _reconcile_take_profits(state: ExitState, changes: OrderChanges, now_ms: int
     """Each target for what is left of it, within what the nearer targets leave of `Q`; a new
     order only while everything that may still fill, cancels in flight included, fits in `Q`."""
     plan = state.plan
+    if not plan.take_profits:
+        return
     filters = plan.filters
     allowance = state.qty
     # A shrink a take-profit's fill may explain waits for that fill before anything is cut.
@@ -256,7 +263,7 @@ def _reconcile_exchange_trail(state: ExitState, changes: OrderChanges, now_ms: i
         or not state.trail_armed
         or state.orders_of(Leg.TRAILING_STOP)
         or state.qty < plan.filters.min_qty
-        or not _may_place(state, Leg.TRAILING_STOP.value, now_ms)
+        or not _may_place(state, _TRAILING_STOP, now_ms)
     ):
         return
     changes.place(
