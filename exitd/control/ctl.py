@@ -30,6 +30,10 @@ class UsageError(Exception):
     """Bad arguments or no daemon: exit code 2."""
 
 
+class NoDaemon(UsageError):
+    """Nothing listens at the socket's path."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--socket", metavar="PATH", help=f"default: --config's, else {DEFAULT_SOCKET}"
@@ -118,7 +122,9 @@ def _socket_in(config: Path) -> Path:
     try:
         document = tomllib.loads(config.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read the socket's path from {config}: {exc}") from None
+        raise UsageError(
+            f"cannot read the socket's path from {config}: {exc}; name it with --socket PATH"
+        ) from None
     daemon = document.get("daemon", {})
     path = daemon.get("socket_path", DEFAULT_SOCKET) if isinstance(daemon, dict) else None
     if not isinstance(path, str) or not path:
@@ -133,7 +139,7 @@ def call(path: str, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
         try:
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
-            raise UsageError(f"daemon not running at {path}") from None
+            raise NoDaemon(f"daemon not running at {path}") from None
         except PermissionError:
             raise UsageError(f"no permission to use {path}") from None
         sock.sendall(json.dumps({"id": 1, "cmd": cmd, "args": args}).encode() + b"\n")
@@ -151,6 +157,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         cmd, request = request_of(args)
         answer = call(socket_path(args), cmd, request)
+    except NoDaemon as exc:
+        # A daemon started from a config of its own listens where that file says, not at
+        # the systemd path a bare `exitd ctl` tries.
+        hint = "" if args.socket or args.config else " (or give --config FILE or --socket PATH)"
+        print(f"exitd ctl: {exc}{hint}", file=err)
+        return 2
     except UsageError as exc:
         print(f"exitd ctl: {exc}", file=err)
         return 2
