@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -180,8 +181,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"  {json.dumps(detail)}", file=err)
         return 1
     result = answer.get("result")
-    if args.json:
-        print(json.dumps(result, indent=2), file=out)
-    else:
-        print(render(cmd, result), file=out)
+    text = json.dumps(result, indent=2) if args.json else render(cmd, result)
+    try:
+        print(text, file=out)
+        out.flush()
+    except BrokenPipeError:
+        # The reader (`| head`) has gone; the command itself succeeded. Point the stream at
+        # /dev/null so the interpreter's last flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     return 0
