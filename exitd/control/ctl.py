@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,10 @@ _SYMBOL_COMMANDS = {
 
 class UsageError(Exception):
     """Bad arguments or no daemon: exit code 2."""
+
+
+class NoDaemon(UsageError):
+    """Nothing listens at the socket's path."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +123,9 @@ def _socket_in(config: Path) -> Path:
     try:
         document = tomllib.loads(config.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read the socket's path from {config}: {exc}") from None
+        raise UsageError(
+            f"cannot read the socket's path from {config}: {exc}; name it with --socket PATH"
+        ) from None
     daemon = document.get("daemon", {})
     path = daemon.get("socket_path", DEFAULT_SOCKET) if isinstance(daemon, dict) else None
     if not isinstance(path, str) or not path:
@@ -133,7 +140,7 @@ def call(path: str, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
         try:
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
-            raise UsageError(f"daemon not running at {path}") from None
+            raise NoDaemon(f"daemon not running at {path}") from None
         except PermissionError:
             raise UsageError(f"no permission to use {path}") from None
         sock.sendall(json.dumps({"id": 1, "cmd": cmd, "args": args}).encode() + b"\n")
@@ -151,6 +158,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         cmd, request = request_of(args)
         answer = call(socket_path(args), cmd, request)
+    except NoDaemon as exc:
+        # A daemon started from a config of its own listens where that file says, not at
+        # the systemd path a bare `exitd ctl` tries.
+        hint = "" if args.socket or args.config else " (or give --config FILE or --socket PATH)"
+        print(f"exitd ctl: {exc}{hint}", file=err)
+        return 2
     except UsageError as exc:
         print(f"exitd ctl: {exc}", file=err)
         return 2
@@ -168,8 +181,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"  {json.dumps(detail)}", file=err)
         return 1
     result = answer.get("result")
-    if args.json:
-        print(json.dumps(result, indent=2), file=out)
-    else:
-        print(render(cmd, result), file=out)
+    text = json.dumps(result, indent=2) if args.json else render(cmd, result)
+    try:
+        print(text, file=out)
+        out.flush()
+    except BrokenPipeError:
+        # The reader (`| head`) has gone; the command itself succeeded. Point the stream at
+        # /dev/null so the interpreter's last flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     return 0

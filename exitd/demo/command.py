@@ -248,9 +248,9 @@ def _picture(
     try:
         written = write_exit_picture(picture, plot)
     except PictureError as error:
-        out.write(f"picture:           none ({error})\n")
+        out.write(f"  picture:           none ({error})\n")
         return
-    out.write(f"picture:           {written}\n")
+    out.write(f"  picture:           {written}\n")
 
 
 def _exit_picture(run: DemoRun, profile: str, start_ms: int, speed: float) -> ExitPicture | None:
@@ -267,7 +267,8 @@ def _exit_picture(run: DemoRun, profile: str, start_ms: int, speed: float) -> Ex
     return ExitPicture(
         title=f"exitd demo: {run.symbol} {'long' if sign > 0 else 'short'} {abs(entry.amount)}, "
         f"profile {profile}",
-        subtitle=f"entry {entry.entry_price} · {len(fills)} exits · P&L {realised:+.2f} USDT "
+        subtitle=f"entry {entry.entry_price} · {len(fills)} exit{'' if len(fills) == 1 else 's'} · "
+        f"P&L {realised:+.2f} USDT "
         f"({'flat' if run.flat else 'still open'}) · prices replayed at {speed:g}x"
         + _moving_legs(run.config, profile),
         prices=run.prices,

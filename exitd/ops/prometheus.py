@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from exitd.actors.write_queue import CONDITIONAL_CAP
 from exitd.ops.latency import HistogramSnapshot
 from exitd.ops.metrics import OrderMetrics
-from exitd.ownership import EXIT_BRAIN, SAFETY_NET
+from exitd.ownership import EXIT_BRAIN, OPERATOR, SAFETY_NET
 
 if TYPE_CHECKING:
     from exitd.daemon import Daemon
@@ -41,7 +41,7 @@ FOREIGN = "foreign"
 def figures(daemon: Daemon) -> list[Metric]:
     """Every figure of the running daemon, as it is now."""
     gateway, account, feed = daemon.gateway, daemon.account, daemon.price_feed
-    modules = frozenset((*daemon.config.exits.legacy_modules, EXIT_BRAIN, SAFETY_NET))
+    modules = frozenset((*daemon.config.exits.legacy_modules, EXIT_BRAIN, SAFETY_NET, OPERATOR))
     corrections = account.corrections()
     naked = [s for s in (actor.naked_s() for actor in account.actors.values()) if s > 0]
     slots_used = gateway.conditional_slots_used()

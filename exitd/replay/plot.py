@@ -34,7 +34,7 @@ def write_replay_picture(
         title=f"{plan.symbol} {summary.side} {report.plain(plan.initial_qty)}, "
         f"profile {plan.profile_name}",
         subtitle=f"entry {report.plain(plan.entry_price)} at "
-        f"{entry_at:%Y-%m-%d %H:%M:%S} UTC · {len(fills)} exits · "
+        f"{entry_at:%Y-%m-%d %H:%M:%S} UTC · {len(fills)} exit{'' if len(fills) == 1 else 's'} · "
         f"P&L {summary.pnl:+.2f} {quote} ({state})"
         + _second_line(report.moving_legs(plan.profile)),
         prices=trace.points(),

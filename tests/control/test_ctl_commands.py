@@ -194,6 +194,13 @@ async def test_flatten_closes_the_position_reduce_only_at_market(tmp_path: Path)
         assert order["reduceOnly"] is True and D(order["quantity"]) == 1
         assert order["module"] == "operator"
         assert live.sim.account.position(SYMBOL).amount == 0
+        metrics = await ctl(live, "--json", "metrics")
+        flattens = [
+            sample["value"]
+            for sample in metrics.json["exitd_orders"]["samples"]
+            if sample["labels"] == {"module": "operator", "kind": "time", "outcome": "accepted"}
+        ]
+        assert flattens == [1]  # the operator's own label, not "foreign"
         await live.settle(SYMBOL)
         assert not live.resting(SYMBOL)  # the exit brain cleaned up what was left
         again = await ctl(live, "flatten", SYMBOL)

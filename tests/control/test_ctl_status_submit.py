@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
+from subprocess import PIPE
 
+import anyio
 import pytest
 
 from exitd.ops.metrics import OrderKind, OrderOutcome
@@ -55,3 +59,24 @@ async def test_submit_in_legacy_places_the_order_and_counts_it(tmp_path: Path) -
         assert "pm-sl-1" in algo
         metrics = live.daemon.gateway.metrics
         assert metrics.count("position_monitor", OrderKind.SL, OrderOutcome.ACCEPTED) == 1
+
+
+async def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    """`exitd ctl --json status | head -1`: the pipe closes before the answer is written."""
+
+    def closed_early(argv: list[str]) -> tuple[int, str]:
+        with subprocess.Popen(
+            [sys.executable, "-m", "exitd.cli", *argv], stdout=PIPE, stderr=PIPE
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.close()
+            err = process.stderr.read().decode()
+            return process.wait(timeout=60), err
+
+    async with live_daemon(tmp_path) as live:
+        await listening(live)
+        argv = ["ctl", "--socket", str(live.socket_path), "--json", "status"]
+        with anyio.fail_after(60):
+            code, err = await anyio.to_thread.run_sync(closed_early, argv)
+        assert code == 0
+        assert err == ""

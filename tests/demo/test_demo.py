@@ -62,7 +62,7 @@ def test_demo_shows_the_position_protected_and_closed(
     data = picture.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
     assert len(data) > 30_000
-    assert f"picture:           {picture.name}" in out
+    assert f"\n  picture:           {picture.name}\n" in out
     # Nothing left behind but the picture: state lived in a temporary directory, now gone.
     assert sorted(p.name for p in workdir.iterdir()) == ["exitd-demo.png"]
     assert list(scratch.iterdir()) == []
