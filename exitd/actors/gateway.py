@@ -60,6 +60,9 @@ _LOOKUP_FIRST_S = 1.0
 _LOOKUP_MAX_S = 10.0
 _RATE_PAUSE_S = 1.0
 _CLOCK_RESENDS = 3
+# Legacy writes already counted as conflicts at submit, remembered so that reconciliation,
+# which later finds them resting, does not count them again (oldest forgotten first).
+_COUNTED_CONFLICTS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,7 @@ class Gateway:
         self._clock_resends: dict[str, int] = {}
         self._sending = 0
         self._submit_lines: list[PlaceWrite | CancelWrite] = []
+        self._counted_conflicts: dict[str, None] = {}  # insertion-ordered: a bounded set
         self._tasks: TaskGroup | None = None
         self.metrics = OrderMetrics()
         self.latency = GatewayLatency.create()
@@ -211,7 +215,8 @@ class Gateway:
         elif isinstance(message, ConditionalOrdersOpen):
             self._conditional = set(message.client_order_ids) | self._conditional_in_flight()
         elif isinstance(message, ForeignExitSeen):
-            self.metrics = self.metrics.record_conflict(message.module)
+            if message.client_order_id not in self._counted_conflicts:
+                self.metrics = self.metrics.record_conflict(message.module)
         else:
             assert isinstance(message, ConditionalOrderGone)
             self._conditional.discard(message.client_order_id)
@@ -244,6 +249,9 @@ class Gateway:
             return
         if verdict.ownership_conflict:
             self.metrics = self.metrics.record_conflict(write.module)
+            self._counted_conflicts[write.client_order_id] = None
+            if len(self._counted_conflicts) > _COUNTED_CONFLICTS:
+                del self._counted_conflicts[next(iter(self._counted_conflicts))]
             _write_log(write).warning("exit_guard.ownership_conflict", reason=verdict.reason)
         if verdict.outcome is Verdict.SHADOW:
             self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)

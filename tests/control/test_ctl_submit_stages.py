@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
+from structlog.testing import capture_logs
 
 from exitd.ops.metrics import OrderKind, OrderOutcome
 from tests.control.ctl_harness import Ran, ctl, listening
@@ -76,6 +78,14 @@ async def test_soft_stage_places_and_counts_a_conflict(tmp_path: Path) -> None:
         assert metrics.conflicts.get("position_monitor") == 2
         assert metrics.count("position_monitor", OrderKind.SL, OrderOutcome.ACCEPTED) == 1
         assert metrics.count("position_monitor", OrderKind.SL, OrderOutcome.REJECTED) == 1
+        # Reconciliation finds the legacy stop resting: counted at submit, not again.
+        with capture_logs() as logs:
+            await live.daemon.account.reconcile()
+            with anyio.fail_after(5):
+                while not any(e.get("client_order_id") == "pm-sl-soft" for e in logs):
+                    await live.daemon.activity.wait()
+        assert (await ctl(live, "plan", SYMBOL)).code == 0  # through the gateway's mailbox
+        assert dict(live.daemon.gateway.metrics.conflicts) == {"position_monitor": 2}
 
 
 async def test_hard_stage_refuses_and_nothing_reaches_the_exchange(tmp_path: Path) -> None:
