@@ -3,7 +3,9 @@
 Pure. An override names a field as config.toml does (`trail.callback_pct`, `hard_sl_pct`,
 `breakeven.offset_pct`, `time_limit_s`, …) and gives its new value as text; the result is
 checked by the same rules as any profile. A changed plan never loosens what rests: the engine
-replaces a stop only with a tighter one, and the HARD_SL is never moved.
+replaces a stop only with a tighter one. The HARD_SL is never moved once placed, so
+`hard_sl_pct` is not a field an open position's plan can change: the plan would show a stop
+that does not rest.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def _apply(profile: ExitProfile, key: str, text: str) -> ExitProfile:
     section, _, name = key.rpartition(".")
     try:
         if section == "" and name == "hard_sl_pct":
-            return dataclasses.replace(profile, hard_sl_pct=parse_decimal(text))
+            raise OverrideRefused(
+                "hard_sl_pct: the hard stop never moves once placed (SPEC-exits.md); "
+                "tighten with trail or breakeven, or change the profile for the next position"
+            )
         if section == "" and name == "time_limit_s":
             return dataclasses.replace(profile, time_limit_s=parse_int(text, 1, 10**9))
         if section == "trail" and name == "mode":
@@ -58,7 +63,7 @@ def _apply(profile: ExitProfile, key: str, text: str) -> ExitProfile:
     except (NumberError, ValueError) as exc:
         raise OverrideRefused(f"{key} = {text!r}: {exc}") from None
     raise OverrideRefused(
-        f"{key}: not a field set-plan can change (hard_sl_pct, time_limit_s, "
+        f"{key}: not a field set-plan can change (time_limit_s, "
         "breakeven.offset_pct|trigger_pct|after_tp, trail.callback_pct|activation_pct|"
         "min_step_pct|after_tp|mode)"
     )

@@ -17,12 +17,15 @@ PROFILE = ExitProfile(
 
 
 def test_named_fields_change_and_the_rest_stay() -> None:
-    changed = apply_overrides(
-        PROFILE, [("trail.callback_pct", "0.25"), ("hard_sl_pct", "3"), ("time_limit_s", "60")]
-    )
+    changed = apply_overrides(PROFILE, [("trail.callback_pct", "0.25"), ("time_limit_s", "60")])
     assert changed.trail == TrailSpec(callback_pct=D("0.25"), activation_pct=D("1.5"))
-    assert (changed.hard_sl_pct, changed.time_limit_s) == (D(3), 60)
+    assert (changed.hard_sl_pct, changed.time_limit_s) == (PROFILE.hard_sl_pct, 60)
     assert changed.breakeven == PROFILE.breakeven
+
+
+def test_the_hard_stop_is_not_a_field_an_open_position_can_change() -> None:
+    with pytest.raises(OverrideRefused, match="never moves"):
+        apply_overrides(PROFILE, [("hard_sl_pct", "3")])
 
 
 def test_a_trail_can_be_added_and_its_mode_chosen() -> None:
