@@ -12,6 +12,9 @@ gets that far.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
@@ -42,6 +45,7 @@ class ColumnsLoader:
         ).start()
 
     def _run(self, load: Callable[[threading.Event], PriceColumns]) -> None:
+        _yield_to_the_replay()
         try:
             self._columns = load(self._cancel)
         except Exception:  # the plain loop meets the same fault, and reports it with its line
@@ -58,6 +62,15 @@ class ColumnsLoader:
     def wait(self, timeout: float) -> bool:
         """Until the loader has finished (for tests and the benchmark)."""
         return self._done.wait(timeout)
+
+
+def _yield_to_the_replay() -> None:
+    """Give this thread the lowest CPU priority (Linux gives each thread its own nice value):
+    on a busy machine the loading must not slow the exact loop it is meant to speed up, so a
+    plan that closes early is never slower than the exact loop alone."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def run_hybrid(
