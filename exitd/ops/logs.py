@@ -37,7 +37,10 @@ _SECRET_PAIR = re.compile(
     r"([^&\s'\",;)}\]]+)"
 )
 _SECRET_NAMES_NORMAL = frozenset(n.replace("-", "_") for n in _SECRET_NAMES)
-_LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{48,}(?![A-Za-z0-9])")
+# Every secret name holds one of these: a text without any has no pair to mask.
+_SECRET_STEMS = ("key", "secret", "signature")
+_LONG_TOKEN_CHARS = 48
+_LONG_TOKEN = re.compile(rf"(?<![A-Za-z0-9])[A-Za-z0-9]{{{_LONG_TOKEN_CHARS},}}(?![A-Za-z0-9])")
 # Shorter values would mask ordinary words; real keys and secrets are far longer.
 _MIN_SECRET_CHARS = 8
 _known_secrets: set[str] = set()
@@ -55,8 +58,14 @@ def scrub(text: str) -> str:
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, MASK)
-    text = _SECRET_PAIR.sub(lambda m: m[1] + MASK, text)
-    return _LONG_TOKEN.sub(MASK, text)
+    # Each regex runs only where it could match: most values are short ids and prices, and
+    # every line of the order path passes here.
+    lowered = text.lower()
+    if any(stem in lowered for stem in _SECRET_STEMS):
+        text = _SECRET_PAIR.sub(lambda m: m[1] + MASK, text)
+    if len(text) >= _LONG_TOKEN_CHARS:
+        text = _LONG_TOKEN.sub(MASK, text)
+    return text
 
 
 def _is_secret_name(key: object) -> bool:

@@ -12,6 +12,7 @@ import orjson
 import pytest
 import structlog
 
+from exitd.ops import logs
 from exitd.ops.logs import MASK, configure_logging, remember_secret, scrub
 
 SECRET = "Zq3-not-a-real-secret-but-long-enough"
@@ -115,3 +116,9 @@ def test_console_chosen_off_a_terminal_has_no_colour_codes(
 )
 def test_scrub_masks_secrets_in_text_and_leaves_the_rest(text: str, expected: str) -> None:
     assert scrub(text) == expected
+
+
+def test_every_secret_name_holds_a_stem_scrub_looks_for() -> None:
+    """scrub skips the pair pattern on texts without a stem: a new name must hold one."""
+    for name in logs._SECRET_NAMES:
+        assert any(stem in name for stem in logs._SECRET_STEMS), name
