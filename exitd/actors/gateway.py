@@ -12,7 +12,7 @@ retried blindly (finding 3).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import anyio
@@ -321,8 +321,19 @@ class Gateway:
             self._inflight[submit.write.client_order_id] = _InFlight(submit, self._clock())
             if submit.tick_at is not None:
                 self.latency.tick_to_request.observe(time.monotonic() - submit.tick_at)
-            self._tasks.start_soon(self._send, submit)
+            self._tasks.start_soon(self._send, submit, self._start_send(submit.write))
         return dropped
+
+    def _start_send(self, write: PlaceWrite | CancelWrite) -> Awaitable[WriteOutcome]:
+        """The request, started in this step: the adapter puts it on the wire before it
+        returns where it can, so a stop never waits for a new task's first turn in the loop
+        (Python 3.11 has no eager tasks); the task only waits for the answer."""
+        try:
+            if isinstance(write, PlaceWrite):
+                return self._exchange.place(write.order)
+            return self._exchange.cancel(write.symbol, write.client_order_id, write.conditional)
+        except Exception as exc:  # an adapter bug must not lose the write: it may have left
+            return _failed_send(exc)
 
     def _conditional_in_flight(self) -> set[str]:
         """Conditional places with no answer yet: they may be open already, or will be."""
@@ -358,19 +369,13 @@ class Gateway:
             )
         return True
 
-    async def _send(self, submit: Submit) -> None:
+    async def _send(self, submit: Submit, sending: Awaitable[WriteOutcome]) -> None:
         write = submit.write
         try:
             with self.liveness.working():
-                if isinstance(write, PlaceWrite):
-                    outcome: WriteOutcome = await self._exchange.place(write.order)
-                else:
-                    outcome = await self._exchange.cancel(
-                        write.symbol, write.client_order_id, write.conditional
-                    )
+                outcome = await sending
         except Exception as exc:  # an adapter bug must not lose the write: it may have left
-            log.error("exit_gateway.send_failed", error=repr(exc), exc_info=True)
-            outcome = Unknown(f"{type(exc).__name__} while sending")
+            outcome = _send_failed(exc)
         finally:
             self._sending -= 1
             self._queue.done(write.symbol)
@@ -530,6 +535,15 @@ class Gateway:
             wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
             self._inflight[cid] = replace(entry, lookup_at=now + wait)
         self._dispatch()
+
+
+def _send_failed(exc: Exception) -> Unknown:
+    log.error("exit_gateway.send_failed", error=repr(exc), exc_info=exc)
+    return Unknown(f"{type(exc).__name__} while sending")
+
+
+async def _failed_send(exc: Exception) -> WriteOutcome:
+    return _send_failed(exc)
 
 
 def _refusal_code(ownership_conflict: bool) -> str:

@@ -148,6 +148,22 @@ class PlanOverride:
     overrides: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Woken:
+    """A tick decided in the price feed's step (`SymbolActor.deliver_price`) left the actor
+    work for its own: a snapshot due, a new deadline to wait for, or the error it raised,
+    which the actor raises in turn so its supervisor restarts it."""
+
+    error: Exception | None = None
+
+
 SymbolMessage: TypeAlias = (
-    MarkPrice | OrderUpdate | ExchangeState | WriteAnswer | Pause | PlanOverride | PositionView
+    MarkPrice
+    | OrderUpdate
+    | ExchangeState
+    | WriteAnswer
+    | Pause
+    | PlanOverride
+    | PositionView
+    | Woken
 )

@@ -31,6 +31,7 @@ from exitd.actors.messages import (
     PlanOverride,
     Submit,
     SymbolMessage,
+    Woken,
     WriteAnswer,
 )
 from exitd.actors.overrides import OverrideRefused, apply_overrides
@@ -187,18 +188,20 @@ class SymbolActor:
 
     def deliver_price(self, mark: MarkPrice) -> bool:
         """Hand the actor a mark price; False when its mailbox is full (the tick is lost)."""
-        if self._take_quiet(mark):
+        if self._decided_now(mark):
             return True
         if self._handed_at is None:  # a tick the actor decides: its writes carry this time
             self._handed_at = time.monotonic()
         return self.mailbox.post(mark)
 
-    def _take_quiet(self, mark: MarkPrice) -> bool:
-        """Take `mark` in the caller's step when handling it as a message would only record
-        it: the actor is parked on its empty mailbox with nothing held, its snapshot and
-        id reservation are up to date, the safety net is off, and the engine's quiet band
-        holds the price. At 200 symbols nearly every tick is such a tick, and waking the
-        actor for each was most of a tick's cost."""
+    def _decided_now(self, mark: MarkPrice) -> bool:
+        """Decide `mark` in the caller's step (the price feed's) when the actor's own step
+        would do nothing else: it is parked on its empty mailbox with nothing held, not
+        paused, not in LEGACY, and the decision hands out no id above the reservation on
+        disk. A tick that moves the trail then sends its amendment at once instead of
+        waiting for the actor's turn in the loop, and a quiet tick (nearly every tick at 200
+        symbols) costs a check instead of a wake-up. What is left for the actor's own step (a
+        snapshot due, a new deadline, an error) wakes it with `Woken`."""
         state = self.state
         if (
             state is None
@@ -206,12 +209,26 @@ class SymbolActor:
             or self._held
             or not self.mailbox.receive.reader_waiting
             or self._ctx.mode() is Mode.LEGACY
-            or state.next_seq >= self._journal.seq_reserved
-            or not self._journal.settled(state)
-            or not is_quiet(state, mark.time_ms, mark.price)
         ):
             return False
         self._last_mark = mark
+        if not is_quiet(state, mark.time_ms, mark.price):
+            try:
+                decision = decide(state, Tick(mark.time_ms, mark.price))
+                if decision.state.next_seq >= self._journal.seq_reserved:
+                    return False  # its ids go to disk first, in the actor's step
+                self._tick_at = time.monotonic()
+                self._apply_now(decision)
+            except Exception as exc:  # the actor's crash, not the feed's: its supervisor's
+                self.mailbox.post(Woken(exc))
+                return True
+            finally:
+                self._tick_at = None
+        after = self.state
+        if after is not None and (
+            after.deadline_ms != state.deadline_ms or not self._journal.settled(after)
+        ):
+            self.mailbox.post(Woken())
         self._publish()
         self._ctx.activity.notify()
         return True
@@ -352,19 +369,7 @@ class SymbolActor:
         handed_at, self._handed_at = self._handed_at, None
         for message in batch:
             if isinstance(message, MarkPrice):
-                self._last_mark = message
-                if self.state is None and self._position is not None and not self._retiring:
-                    await self._start_again()  # a position seen before any price
-                elif not self._paused:
-                    tick = Tick(message.time_ms, message.price)
-                    due = [e for e in self._held if e.time_ms <= tick.time_ms]
-                    self._held = [e for e in self._held if e.time_ms > tick.time_ms]
-                    self._tick_at = handed_at
-                    try:
-                        await self._decide([*events, *due, tick])
-                    finally:
-                        self._tick_at = None
-                    events = []
+                events = await self._on_mark(message, events, handed_at)
             elif isinstance(message, OrderUpdate):
                 # An expiry is the exchange's answer to a position change (a close-position
                 # stop goes with its position): it waits with the change, or the engine would
@@ -394,13 +399,38 @@ class SymbolActor:
                 await self._decide(events)
                 events = []
                 await self._override(message)
+            elif isinstance(message, Woken) and message.error is not None:
+                raise message.error
         await self._decide(events)
         mark = self._last_mark
         if self._held and mark is not None and all(e.time_ms <= mark.time_ms for e in self._held):
             await self._release_held()
+        if self.state is not None:
+            await self._journal.note(self.state)  # a tick decided in the feed's step left it
         self._check_safety_net()
         self._publish()
         self._ctx.activity.notify()
+
+    async def _on_mark(
+        self, mark: MarkPrice, events: list[Event], handed_at: float | None
+    ) -> list[Event]:
+        """Decide the tick with the events before it and the held ones of its moment; the
+        events still to decide."""
+        self._last_mark = mark
+        if self.state is None and self._position is not None and not self._retiring:
+            await self._start_again()  # a position seen before any price
+            return events
+        if self._paused:
+            return events
+        tick = Tick(mark.time_ms, mark.price)
+        due = [e for e in self._held if e.time_ms <= tick.time_ms]
+        self._held = [e for e in self._held if e.time_ms > tick.time_ms]
+        self._tick_at = handed_at
+        try:
+            await self._decide([*events, *due, tick])
+        finally:
+            self._tick_at = None
+        return []
 
     def _publish(self) -> None:
         """The frozen view readers (the control socket) see, after the batch is handled."""
@@ -667,16 +697,26 @@ class SymbolActor:
                 del self._retiring[index]
             else:
                 self._retiring[index] = state
+            await self._journal.reserve(state.next_seq, self.state)
+            self._send_and_log(decision)
         else:
-            self.state = state
-        await self._journal.reserve(state.next_seq, self.state)
-        for notice in decision.notices:
-            self._notice(notice)
-        for request in decision.requests:
-            write = gateway_write(request, state)
-            self._ctx.submit(Submit(write, self.mailbox.post, self._tick_at))
+            await self._journal.reserve(state.next_seq, state)
+            self._apply_now(decision)
         if self.state is not None:
             await self._journal.note(self.state)
+
+    def _apply_now(self, decision: Decision) -> None:
+        """The decision's state becomes the plan's; its requests leave, then its notices are
+        logged (a line is rendered after the stop it reports has gone, never before)."""
+        self.state = decision.state
+        self._send_and_log(decision)
+
+    def _send_and_log(self, decision: Decision) -> None:
+        for request in decision.requests:
+            write = gateway_write(request, decision.state)
+            self._ctx.submit(Submit(write, self.mailbox.post, self._tick_at))
+        for notice in decision.notices:
+            self._notice(notice)
 
     def _corrected(self, correction: Corrections) -> None:
         self.corrections += correction
