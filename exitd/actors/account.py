@@ -144,8 +144,9 @@ class Account:
             for s, orders in self._orders.items()
             if any(is_own(o.client_order_id) for o in orders)
         }
-        for symbol in symbols | set(self._live_actors()):
-            if symbol not in self._live_actors():
+        live = set(self._live_actors())
+        for symbol in symbols | live:
+            if symbol not in live:
                 self._ensure_actor(symbol)  # it reads the exchange's state as it starts
                 continue
             self._post(
