@@ -124,7 +124,7 @@ class BinanceExchange:
 
     async def aclose(self) -> None:
         if self._rest_client is not None:
-            await self._rest_client.aclose()
+            self._rest_client.close()  # no await before the session's close: shutdown cancels
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -107,9 +107,9 @@ class RestClient:
         """Open a write connection ahead of the first order."""
         await self._warm.warm()
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         """Close the write connections (the aiohttp session belongs to the caller)."""
-        await self._warm.aclose()
+        self._warm.close()
 
     async def read(
         self, path: str, params: Mapping[str, str] | None = None, *, signed: bool = True

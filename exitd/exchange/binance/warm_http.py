@@ -20,6 +20,7 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -65,8 +66,8 @@ class _Connection(asyncio.Protocol):
     # --- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports have asyncio.Transport's methods without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self._answer is None:  # bytes nobody asked for: the stream can no longer be trusted
@@ -74,7 +75,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as e:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
             self._fail(self._failure or f"malformed answer: {type(e).__name__}")
             return
         if self._failure:
@@ -168,7 +169,8 @@ class WarmConnections:
         self._host = url.hostname
         self._port = url.port or (443 if self._tls else 80)
         default_port = self._port == (443 if self._tls else 80)
-        host_header = self._host if default_port else f"{self._host}:{self._port}"
+        host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6 literal
+        host_header = host if default_port else f"{host}:{self._port}"
         self._prefix = url.path.rstrip("/")
         self._head_tail = f"Host: {host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
         self._timeout_s = timeout_s
@@ -211,6 +213,11 @@ class WarmConnections:
         self._idle_again(connection)
 
     async def aclose(self) -> None:
+        self.close()
+        await asyncio.sleep(0)  # let connection_lost run
+
+    def close(self) -> None:
+        """Close every connection now; also safe where awaiting is not (a cancelled scope)."""
         self._closed = True
         for waiter in self._waiters:
             if not waiter.done():
@@ -218,7 +225,6 @@ class WarmConnections:
         for connection in list(self._all):
             connection.close()
         self._idle.clear()
-        await asyncio.sleep(0)  # let connection_lost run
 
     # --- inside ---------------------------------------------------------------------------------
 

@@ -27,9 +27,10 @@ pytestmark = pytest.mark.anyio
 WAIT_S = 5.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(params=[{}, {"use_uvloop": True}], ids=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
+    """Both loops the daemon runs on (`exitd run` takes uvloop where installed)."""
+    return "asyncio", request.param
 
 
 @dataclass
