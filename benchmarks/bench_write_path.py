@@ -6,7 +6,7 @@ and reports per request: the event loop thread's CPU time (everything the client
 write, read, parse), the round trip (call to answer read), and for the warm connections the
 time `request()` takes to return, by when the bytes are written.
 
-    python benchmarks/bench_write_path.py [--requests 2000]
+    python benchmarks/bench_write_path.py [--requests 2000] [--uvloop]
 """
 
 from __future__ import annotations
@@ -91,7 +91,13 @@ def _pct(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    n = parser.parse_args().requests
+    parser.add_argument("--uvloop", action="store_true", help="the loop `exitd run` uses")
+    args = parser.parse_args()
+    n = args.requests
+    if args.uvloop:
+        import uvloop  # noqa: PLC0415
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     receive, send = mp.Pipe(duplex=False)
     server = mp.Process(target=_serve, args=(send,), daemon=True)
     server.start()
