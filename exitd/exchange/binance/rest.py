@@ -101,6 +101,7 @@ class RestClient:
         return self._send_write(method, path, params)
 
     async def write(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
+        """`start_write`, awaited: for a follow-up write, where nothing is gained earlier."""
         return await self.start_write(method, path, params)
 
     async def warm_up(self) -> None:

@@ -133,8 +133,18 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._headers, self._header_bytes, self._body = {}, 0, bytearray()
         self._until_eof, self._failure = False, ""
-        self._transport.write(data)
+        try:
+            self._transport.write(data)
+        except (RuntimeError, OSError) as e:  # uvloop: a transport closed under us
+            answer, self._answer = self._answer, None
+            answer.set_exception(NotSent(f"connection closed: {type(e).__name__}"))
+            self.close()
+            return answer
         return self._answer
+
+    @property
+    def closing(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
 
     def close(self) -> None:
         self.closed = True
@@ -239,7 +249,7 @@ class WarmConnections:
         now = asyncio.get_running_loop().time()
         while self._idle:
             connection = self._idle.pop()
-            if connection.closed:
+            if connection.closed or connection.closing:
                 continue
             if now - connection.idle_since > self._idle_s:
                 connection.close()  # the server may be closing it right now: don't race it
