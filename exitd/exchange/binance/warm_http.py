@@ -251,7 +251,7 @@ class WarmConnections:
             connection = self._idle.pop()
             if connection.closed or connection.closing:
                 continue
-            if now - connection.idle_since > self._idle_s:
+            if now - connection.idle_since >= self._idle_s:
                 connection.close()  # the server may be closing it right now: don't race it
                 continue
             return connection

@@ -307,3 +307,31 @@ async def test_a_line_break_in_a_header_is_refused_before_sending() -> None:
     with pytest.raises(ValueError, match="CR or LF"):
         pool.request("GET", "/x HTTP/1.1\r\nEvil: 1", {})
     await pool.aclose()
+
+
+async def test_oversized_headers_are_no_answer() -> None:
+    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        filler = b"".join(b"X-Filler-%d: %s\r\n" % (n, b"y" * 1000) for n in range(100))
+        writer.write(b"HTTP/1.1 200 OK\r\n" + filler + b"Content-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        await reader.read()
+
+    async with scripted_server(huge) as url:
+        pool = WarmConnections(url)
+        try:
+            with pytest.raises(NoAnswer, match="headers over"):
+                await pool.request("GET", "/x", {})
+            await until(lambda: pool.open_connections == 0)
+        finally:
+            await pool.aclose()
+
+
+async def test_a_connection_idle_too_long_is_not_reused() -> None:
+    async with aiohttp_server() as app:
+        pool = WarmConnections(app.url, idle_s=0.0)
+        try:
+            for _ in range(3):
+                assert (await pool.request("GET", "/echo", {})).status == 200
+        finally:
+            await pool.aclose()
+        assert app.connections == 3
