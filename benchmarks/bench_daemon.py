@@ -18,7 +18,7 @@ Measured over `--duration` seconds after `--warmup`:
 
 - daemon: from the price feed handing a new high's MarkPrice to the symbol actor (wrapping
   `Account.route_price`) to the amended stop's POST /fapi/v1/algoOrder leaving the adapter
-  (wrapping `RestClient._send`, just before aiohttp's request);
+  (wrapping `WarmConnections.request`, just before its bytes are written);
 - end to end: from the simulator's `push_price` of that high to the request's arrival in the
   simulator's aiohttp handler chain (a middleware placed first);
 - CPU: the daemon process's CPU time (all threads) over wall time, and its event loop
@@ -291,18 +291,19 @@ class _Probe:
         return routed
 
     def place(self, place: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        async def placed(order: Any) -> Any:
-            self.order = order  # read by `send` below, with no await in between
+        def placed(order: Any) -> Any:
+            self.order = order  # read by `send` below: the first request leaves in the call
             try:
-                return await place(order)
+                return place(order)
             finally:
                 self.order = None
 
         return placed
 
     def send(self, send: Callable[..., Any]) -> Callable[..., Any]:
-        async def sent(method: str, path: str, query: str, *, key: bool) -> Any:
+        def sent(method: str, target: str, headers: Any) -> Any:
             order = self.order
+            path = target.partition("?")[0]
             if self.recording and order is not None and path == "/fapi/v1/algoOrder":
                 at = time.perf_counter_ns()
                 caused = cause(self.highs.get(order.symbol, ()), order.trigger_price)
@@ -310,7 +311,7 @@ class _Probe:
                     self.unmatched += 1
                 else:
                     self.latencies.append(at - caused)
-            return await send(method, path, query, key=key)
+            return send(method, target, headers)
 
         return sent
 
@@ -348,7 +349,7 @@ async def _daemon_main(run: DaemonRun, pipe: Any) -> None:
         rest = exchange._rest()
         setattr(daemon.account, "route_price", probe.tick(daemon.account.route_price))  # noqa: B010
         setattr(exchange, "place", probe.place(exchange.place))  # noqa: B010
-        setattr(rest, "_send", probe.send(rest._send))  # noqa: B010
+        setattr(rest._warm, "request", probe.send(rest._warm.request))  # noqa: B010
         wanted = int(await _receive(pipe))
         with anyio.fail_after(300):
             while trailing(daemon) < wanted:

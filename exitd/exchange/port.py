@@ -10,7 +10,7 @@ error code; `Rejected.code` is there for the log only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -228,10 +228,18 @@ class MarketStream(Protocol):
 class Exchange(Protocol):
     """The daemon's view of an exchange account (DESIGN.md, "Exchange port")."""
 
-    async def place(self, order: OrderRequest) -> WriteOutcome: ...
-    async def cancel(
+    def place(self, order: OrderRequest) -> Awaitable[WriteOutcome]:
+        """Send one order. The adapter starts sending in the call where it can (its bytes may
+        have left before this returns); the caller awaits the outcome. An `async def`
+        implementation (the test fakes) fits as well."""
+        ...
+
+    def cancel(
         self, symbol: str, client_order_id: str, conditional: bool
-    ) -> WriteOutcome: ...
+    ) -> Awaitable[WriteOutcome]:
+        """Cancel one order by client id; starts sending in the call, like `place`."""
+        ...
+
     async def query(self, symbol: str, client_order_id: str, conditional: bool) -> QueryOutcome: ...
     async def open_orders(self) -> Sequence[OrderView]:
         """Regular and conditional (algo) open orders of the whole account."""

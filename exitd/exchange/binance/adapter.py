@@ -3,13 +3,14 @@
 Conditional types go to the algo endpoints (`/fapi/v1/algoOrder`, clientAlgoId), LIMIT and
 MARKET to `/fapi/v1/order` (binance-usdm.md §0, §5). A triggered algo order's child lives on
 the regular endpoints under the algo order's client id (§14), so a conditional query or
-cancel that the algo service no longer knows falls back to that child. Writes are sent once;
-reads that find no usable answer raise `ExchangeUnavailable`.
+cancel that the algo service no longer knows falls back to that child. Writes are sent once,
+their first request in the call to `place` / `cancel` (on a warm connection); reads that find
+no usable answer raise `ExchangeUnavailable`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
@@ -108,7 +109,9 @@ class BinanceExchange:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> BinanceExchange:
-        await self._rest().sync_time()
+        rest = self._rest()
+        await rest.sync_time()
+        await rest.warm_up()
         return self
 
     async def __aexit__(
@@ -120,6 +123,8 @@ class BinanceExchange:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._rest_client is not None:
+            self._rest_client.close()  # no await before the session's close: shutdown cancels
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -142,23 +147,29 @@ class BinanceExchange:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    async def place(self, order: OrderRequest) -> WriteOutcome:
+    def place(self, order: OrderRequest) -> Awaitable[WriteOutcome]:
         path, params = order_params(order)
-        outcome = await self._rest().write("POST", path, params)
-        decode = codec.algo_order if order.conditional else codec.regular_order
-        return _accepted(outcome, decode)
+        sent = self._rest().start_write("POST", path, params)
+        return _accepted_when(sent, codec.algo_order if order.conditional else codec.regular_order)
 
-    async def cancel(self, symbol: str, client_order_id: str, conditional: bool) -> WriteOutcome:
+    def cancel(
+        self, symbol: str, client_order_id: str, conditional: bool
+    ) -> Awaitable[WriteOutcome]:
         rest = self._rest()
-        regular = {"symbol": symbol, "origClientOrderId": client_order_id}
         if not conditional:
-            return _accepted(await rest.write("DELETE", "/fapi/v1/order", regular))
-        outcome = await rest.write(
-            "DELETE", "/fapi/v1/algoOrder", {"clientAlgoId": client_order_id}
-        )
+            regular = {"symbol": symbol, "origClientOrderId": client_order_id}
+            return _accepted_when(rest.start_write("DELETE", "/fapi/v1/order", regular))
+        sent = rest.start_write("DELETE", "/fapi/v1/algoOrder", {"clientAlgoId": client_order_id})
+        return self._algo_cancelled(sent, symbol, client_order_id)
+
+    async def _algo_cancelled(
+        self, sent: Awaitable[Outcome], symbol: str, client_order_id: str
+    ) -> WriteOutcome:
+        outcome = await sent
         if isinstance(outcome, Rejected) and outcome.kind is RejectKind.NOT_FOUND:
             # Triggered: the algo service let go of it; its child works under the same id.
-            child = await rest.write("DELETE", "/fapi/v1/order", regular)
+            regular = {"symbol": symbol, "origClientOrderId": client_order_id}
+            child = await self._rest().write("DELETE", "/fapi/v1/order", regular)
             return outcome if _not_found(child) else _accepted(child)
         if not isinstance(outcome, Reply):
             return outcome
@@ -236,6 +247,12 @@ class BinanceExchange:
 
 def _not_found(outcome: Outcome) -> bool:
     return isinstance(outcome, Rejected) and outcome.kind is RejectKind.NOT_FOUND
+
+
+async def _accepted_when(
+    sent: Awaitable[Outcome], decode: Callable[[Any], OrderView] = codec.regular_order
+) -> WriteOutcome:
+    return _accepted(await sent, decode)
 
 
 def _accepted(

@@ -1,4 +1,6 @@
-"""Signed REST calls to Binance USD-M over one aiohttp session (binance-usdm.md §2, §3).
+"""Signed REST calls to Binance USD-M (binance-usdm.md §2, §3): reads over one aiohttp
+session, order writes over our own keep-alive connections (`warm_http`), whose bytes leave in
+the caller's step.
 
 Every parameter travels in the query string, signed as sent (the official SDK's way);
 `timestamp` comes from the local clock plus a server-time offset measured at start and again
@@ -11,7 +13,7 @@ method and path only, never the query, signature or key.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from yarl import URL
 
 from exitd.exchange.binance.errors import Answer, classify, is_error, usage_of
 from exitd.exchange.binance.signing import Signer, query_string
+from exitd.exchange.binance.warm_http import HttpAnswer, NoAnswer, NotSent, WarmConnections
 from exitd.exchange.port import RateUsage, Rejected, RejectKind, Unknown
 
 log = structlog.get_logger("exitd.exchange")
@@ -68,6 +71,8 @@ class RestClient:
         self._recv_window_ms = recv_window_ms
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._warm = WarmConnections(rest_url, timeout_s=timeout_s)
+        self._key_header = {"X-MBX-APIKEY": api_key}
         self._offset_ms: int | None = None
         self._quiet_until = 0.0  # monotonic: no request leaves before, after a 429 or 418
         self.last_usage: RateUsage | None = None
@@ -88,9 +93,24 @@ class RestClient:
         log.info("exchange.time_synced", offset_ms=self._offset_ms)
         return True
 
+    def start_write(self, method: str, path: str, params: Mapping[str, str]) -> Awaitable[Outcome]:
+        """A signed request that changes something, sent exactly once: on a warm connection
+        its bytes leave before this returns; the awaitable gives its outcome."""
+        if self._offset_ms is None or self._quiet() is not None:
+            return self._write_slowly(method, path, params)
+        return self._send_write(method, path, params)
+
     async def write(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
-        """A signed request that changes something: sent exactly once."""
-        return await self._signed(method, path, params)
+        """`start_write`, awaited: for a follow-up write, where nothing is gained earlier."""
+        return await self.start_write(method, path, params)
+
+    async def warm_up(self) -> None:
+        """Open a write connection ahead of the first order."""
+        await self._warm.warm()
+
+    def close(self) -> None:
+        """Close the write connections (the aiohttp session belongs to the caller)."""
+        self._warm.close()
 
     async def read(
         self, path: str, params: Mapping[str, str] | None = None, *, signed: bool = True
@@ -119,23 +139,61 @@ class RestClient:
     async def _signed(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
         if self._offset_ms is None:
             await self.sync_time()
-        items = dict(params)
-        items["recvWindow"] = str(self._recv_window_ms)
-        items["timestamp"] = str(self._clock() + (self._offset_ms or 0))
-        outcome = await self._send(method, path, self._signer.signed_query(items), key=True)
+        query = self._signed_query(params)
+        outcome = await self._send(method, path, query, key=True)
         if isinstance(outcome, Rejected) and outcome.kind is RejectKind.CLOCK:
             await self.sync_time()
         return outcome
 
-    async def _send(self, method: str, path: str, query: str, *, key: bool) -> Outcome:
+    def _signed_query(self, params: Mapping[str, str]) -> str:
+        items = dict(params)
+        items["recvWindow"] = str(self._recv_window_ms)
+        items["timestamp"] = str(self._clock() + (self._offset_ms or 0))
+        return self._signer.signed_query(items)
+
+    async def _write_slowly(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
+        if self._offset_ms is None:
+            await self.sync_time()
+        quiet = self._quiet()
+        if quiet is not None:
+            return quiet
+        return await self._send_write(method, path, params)
+
+    def _send_write(self, method: str, path: str, params: Mapping[str, str]) -> Awaitable[Outcome]:
+        target = f"{path}?{self._signed_query(params)}"
+        sent = self._warm.request(method, target, self._key_header)
+        return self._write_outcome(method, path, sent)
+
+    async def _write_outcome(self, method: str, path: str, sent: Awaitable[HttpAnswer]) -> Outcome:
+        try:
+            http = await sent
+        except NotSent as e:
+            # Nothing left this process: a definite, retriable failure.
+            log.warning("exchange.connect_failed", method=method, path=path, error=str(e))
+            return Rejected(RejectKind.OTHER, str(e))
+        except NoAnswer as e:
+            log.warning("exchange.request_failed", method=method, path=path, error=str(e))
+            return Unknown(f"{method} {path}: {e}")
+        outcome = self._outcome(method, path, Answer(http.status, _parse(http.body), http.headers))
+        if isinstance(outcome, Rejected) and outcome.kind is RejectKind.CLOCK:
+            await self.sync_time()
+        return outcome
+
+    def _quiet(self) -> Rejected | None:
         quiet_s = self._quiet_until - time.monotonic()
-        if quiet_s > 0:
-            # Binance bans (418) an IP that sends anything inside a 429's Retry-After: every
-            # caller of this key (gateway, account reads, listen key) waits it out together.
-            reason = f"not sent: waiting out the exchange's Retry-After ({quiet_s:.1f} s)"
-            return Rejected(RejectKind.RATE_LIMITED, reason, None, quiet_s)
+        if quiet_s <= 0:
+            return None
+        # Binance bans (418) an IP that sends anything inside a 429's Retry-After: every
+        # caller of this key (gateway, account reads, listen key) waits it out together.
+        reason = f"not sent: waiting out the exchange's Retry-After ({quiet_s:.1f} s)"
+        return Rejected(RejectKind.RATE_LIMITED, reason, None, quiet_s)
+
+    async def _send(self, method: str, path: str, query: str, *, key: bool) -> Outcome:
+        quiet = self._quiet()
+        if quiet is not None:
+            return quiet
         url = URL(f"{self._base}{path}" + (f"?{query}" if query else ""), encoded=True)
-        headers = {"X-MBX-APIKEY": self._api_key} if key else {}
+        headers = self._key_header if key else {}
         try:
             async with self._session.request(
                 method, url, headers=headers, timeout=self._timeout
@@ -149,6 +207,10 @@ class RestClient:
         except (aiohttp.ClientError, TimeoutError) as e:
             log.warning("exchange.request_failed", method=method, path=path, error=type(e).__name__)
             return Unknown(f"{method} {path}: {type(e).__name__}")
+        return self._outcome(method, path, answer)
+
+    def _outcome(self, method: str, path: str, answer: Answer) -> Outcome:
+        """The one classification of an answer, whichever client carried it."""
         usage = usage_of(answer.headers)
         if usage is not None:
             self.last_usage = usage
