@@ -43,6 +43,7 @@ class WsConnection(asyncio.Protocol):
         self._error: BaseException | None = None  # raised by on_text: the owner re-raises it
         self._fragments: list[bytes] | None = None  # a text message arriving in pieces
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._stopped = False  # we closed it (or on_text failed): no frame is handed on
         self.received_at = time.monotonic()  # when bytes last came in: the heartbeat's clock
         self.end_reason = ""
 
@@ -66,6 +67,7 @@ class WsConnection(asyncio.Protocol):
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake; the TCP connection goes within CLOSE_TIMEOUT_S."""
+        self._stopped = True
         if not self.end_reason:
             self.end_reason = reason or "closed by us"
         if self._protocol.state is State.OPEN:
@@ -75,6 +77,7 @@ class WsConnection(asyncio.Protocol):
 
     def abort(self, reason: str) -> None:
         """Drop the connection now (a peer that stopped answering gets no close handshake)."""
+        self._stopped = True
         if not self.end_reason:
             self.end_reason = reason
         if self._transport is not None:
@@ -102,7 +105,7 @@ class WsConnection(asyncio.Protocol):
         for event in protocol.events_received():
             if isinstance(event, Response):
                 self._handshake_answered()
-            elif isinstance(event, Frame) and protocol.state is State.OPEN:  # none once closing
+            elif isinstance(event, Frame) and not self._stopped:
                 self._frame(event)
         if protocol.parser_exc is not None and not self.end_reason:
             self.end_reason = f"{type(protocol.parser_exc).__name__}: {protocol.parser_exc}"
