@@ -22,9 +22,9 @@ pytestmark = pytest.mark.anyio
 RECONNECTED = StreamReset("reconnected after the market stream closed")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(params=["asyncio", ("asyncio", {"use_uvloop": True})], ids=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    return request.param  # the daemon runs on uvloop, whose transports differ
 
 
 def market(ws_url: str, **kwargs: Any) -> BinanceMarketStream:

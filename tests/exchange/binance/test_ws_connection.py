@@ -4,6 +4,7 @@ close frame, and fails its handshake clearly when refused or never answered."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import anyio
 import pytest
@@ -15,9 +16,9 @@ from exitd.exchange.binance.ws_connection import HandshakeFailed, connect
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(params=["asyncio", ("asyncio", {"use_uvloop": True})], ids=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    return request.param  # the daemon runs on uvloop, whose transports differ
 
 
 async def test_a_ping_from_the_server_is_answered_and_text_goes_both_ways() -> None:
