@@ -112,8 +112,9 @@ class WsConnection(asyncio.Protocol):
             self.end_reason = f"{type(protocol.parser_exc).__name__}: {protocol.parser_exc}"
         if protocol.close_rcvd is not None and not self.end_reason:
             self.end_reason = f"close frame {protocol.close_rcvd.code}"
-        if protocol.state is State.CLOSED or protocol.close_rcvd is not None:
-            self._close_transport_soon()
+        ended = protocol.close_rcvd is not None or protocol.parser_exc is not None
+        if ended or protocol.state is State.CLOSED:
+            self._close_transport_soon()  # no need to wait for the peer's TCP close
         elif protocol.handshake_exc is not None and not self._opened.done():
             self._handshake_answered()
 
