@@ -16,7 +16,7 @@ import structlog
 
 from exitd.actors.liveness import Liveness
 from exitd.actors.runtime import StreamEnded
-from exitd.exchange.port import MarketStream, MarkPrice, StreamReset, StreamStale
+from exitd.exchange.port import MarketEvent, MarketStream, MarkPrice, StreamReset, StreamStale
 
 log = structlog.get_logger("exitd.price_feed")
 
@@ -43,21 +43,22 @@ class PriceFeed:
             await self._follow(self._wanted)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._follow_wishes)
-            async for event in self._stream.events():
-                if isinstance(event, MarkPrice):
-                    self.ticks += 1
-                    self._route(event)
-                elif isinstance(event, StreamStale):
-                    log.warning(
-                        "price_feed.stale", symbols=list(event.symbols), silent_ms=event.silent_ms
-                    )
-                else:
-                    assert isinstance(event, StreamReset)
-                    self.connections += 1
-                    log.info("price_feed.reconnected", reason=event.reason)
+            await self._stream.run(self._on_event)
             # The stream reconnects by itself forever; its end is a fault the supervisor
             # answers with a restart (which subscribes everything again).
             raise StreamEnded("the market stream ended")
+
+    def _on_event(self, event: MarketEvent) -> None:
+        """Called by the stream as each event arrives: it must not block."""
+        if isinstance(event, MarkPrice):
+            self.ticks += 1
+            self._route(event)
+        elif isinstance(event, StreamStale):
+            log.warning("price_feed.stale", symbols=list(event.symbols), silent_ms=event.silent_ms)
+        else:
+            assert isinstance(event, StreamReset)
+            self.connections += 1
+            log.info("price_feed.reconnected", reason=event.reason)
 
     async def _follow_wishes(self) -> None:
         while True:

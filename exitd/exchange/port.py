@@ -10,7 +10,7 @@ error code; `Rejected.code` is there for the log only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -222,7 +222,11 @@ class MarketStream(Protocol):
 
     async def subscribe(self, symbols: Sequence[str]) -> None: ...
     async def unsubscribe(self, symbols: Sequence[str]) -> None: ...
-    def events(self) -> AsyncIterator[MarketEvent]: ...
+    async def run(self, deliver: Callable[[MarketEvent], None]) -> None:
+        """Call `deliver` with every event, synchronously as each arrives (a `StreamReset`
+        first and after every reconnect); return when the exchange is closed, raise what
+        `deliver` raised."""
+        ...
 
 
 class Exchange(Protocol):

@@ -19,7 +19,7 @@ before what; `log` is append-only.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -144,9 +144,8 @@ class _Stream:
     async def unsubscribe(self, symbols: Sequence[str]) -> None:
         self.symbols.difference_update(symbols)
 
-    async def events(self) -> AsyncIterator[MarketEvent]:
+    async def run(self, deliver: Callable[[MarketEvent], None]) -> None:
         await anyio.sleep_forever()
-        yield StreamReset("unreachable")  # pragma: no cover - makes this an async generator
 
 
 class FakeExchange:

@@ -3,7 +3,7 @@ supervisor restarts, subscribing everything again, never a quiet stop."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal as D
 
 import anyio
@@ -34,9 +34,9 @@ class EndingStream:
     async def unsubscribe(self, symbols: Sequence[str]) -> None:
         raise AssertionError(f"nothing should be unsubscribed: {symbols}")
 
-    async def events(self) -> AsyncIterator[MarketEvent]:
+    async def run(self, deliver: Callable[[MarketEvent], None]) -> None:
         self.connections += 1
-        yield MarkPrice("BTCUSDT", D(self.connections), self.connections)
+        deliver(MarkPrice("BTCUSDT", D(self.connections), self.connections))
 
 
 async def test_an_ended_market_stream_is_restarted_and_subscribed_again() -> None:

@@ -105,6 +105,7 @@ class BinanceExchange:
         self._backoff = backoff
         self._session: aiohttp.ClientSession | None = None
         self._rest_client: RestClient | None = None
+        self._market_streams: list[BinanceMarketStream] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -123,6 +124,9 @@ class BinanceExchange:
         await self.aclose()
 
     async def aclose(self) -> None:
+        for stream in self._market_streams:
+            stream.close()
+        self._market_streams.clear()
         if self._rest_client is not None:
             self._rest_client.close()  # no await before the session's close: shutdown cancels
         if self._session is not None:
@@ -230,11 +234,11 @@ class BinanceExchange:
     # --- streams --------------------------------------------------------------------------------
 
     def market_stream(self) -> BinanceMarketStream:
-        self._rest()  # the session
-        assert self._session is not None
-        return BinanceMarketStream(
-            self._session, self._ws_url, stale_after_s=self._stale_after_s, backoff=self._backoff()
+        stream = BinanceMarketStream(
+            self._ws_url, stale_after_s=self._stale_after_s, backoff=self._backoff()
         )
+        self._market_streams.append(stream)  # closing the exchange ends it
+        return stream
 
     def user_events(self) -> AsyncIterator[UserEvent]:
         rest = self._rest()

@@ -1,23 +1,28 @@
 """Mark prices over one websocket: `/market/stream` plus SUBSCRIBE/UNSUBSCRIBE messages
 (binance-usdm.md §8.1, §8.3; `/market` is the route that serves `@markPrice` since 2026-04).
 
-The connection is owned by `events()`: it connects, subscribes every current symbol, yields
-`StreamReset`, then prices; when the socket ends it reconnects with backoff and does it again.
-`subscribe()`/`unsubscribe()` change the set and, while connected, send the request and wait
-(bounded) for its answer, so a caller knows the exchange has taken it. A subscribed symbol
-silent for `stale_after_s` is reported once as `StreamStale` until it ticks again (the symbols
-are scanned only when the earliest of them could be stale, not on every frame); a dead
-socket is found by aiohttp's ping heartbeat, which closes it and so triggers a reconnect.
+`run(deliver)` owns the connection (ws_connection.py, websockets' sans-I/O parser on an
+asyncio Protocol): it connects, subscribes every current symbol and, when the exchange has
+answered, delivers `StreamReset`, then every price from inside the frame's own callback: a
+frame wakes no task and arms no timeout. When the socket ends it reconnects (with backoff
+after a connection that never came up) and does it again; it returns once `close()` is
+called (the exchange closed). `subscribe()`/`unsubscribe()` change the set and, while
+connected, send the request and wait (bounded) for its answer, so a caller knows the exchange
+has taken it.
+
+The run task sleeps until the next thing is due: the earliest moment a subscribed symbol
+could turn stale (reported once as `StreamStale` until it ticks again), the heartbeat (a
+ping after `heartbeat_s` of silence, a reconnect after another `heartbeat_s` without an
+answer), or the subscription's answer on a fresh socket.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiohttp
 import anyio
 import orjson
 import structlog
@@ -25,17 +30,19 @@ import structlog
 from exitd.exchange.binance.backoff import Backoff
 from exitd.exchange.binance.codec import DECODE_ERRORS, BadPayload, mark_price_update
 from exitd.exchange.binance.codec_user import unwrap
+from exitd.exchange.binance.ws_connection import WsConnection, connect
 from exitd.exchange.port import MarketEvent, MarkPrice, StreamReset, StreamStale
 
 log = structlog.get_logger("exitd.exchange")
-_CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
-           aiohttp.WSMsgType.ERROR)  # fmt: skip
-_IDLE_WAIT_S = 60.0  # nothing subscribed: wake now and then anyway
-HANDSHAKE_TIMEOUT_S = 10.0  # the session's own default would wait 5 minutes
+HANDSHAKE_TIMEOUT_S = 10.0  # aiohttp's session default would wait 5 minutes
 
 
 def stream_name(symbol: str) -> str:
     return f"{symbol.lower()}@markPrice@1s"
+
+
+def _ignore(_event: MarketEvent) -> None:
+    """Where events go while nobody runs the stream."""
 
 
 class BinanceMarketStream:
@@ -43,7 +50,6 @@ class BinanceMarketStream:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
         ws_url: str,
         *,
         stale_after_s: float = 10.0,
@@ -51,7 +57,6 @@ class BinanceMarketStream:
         heartbeat_s: float = 30.0,
         answer_timeout_s: float = 5.0,
     ) -> None:
-        self._session = session
         self._url = f"{ws_url.rstrip('/')}/market/stream"
         self._stale_after_s = stale_after_s
         self._backoff = backoff or Backoff()
@@ -61,20 +66,27 @@ class BinanceMarketStream:
         self._stale: set[str] = set()
         # No fresh symbol can be stale before this (monotonic); inf: no fresh symbol.
         self._check_at = math.inf
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._deliver: Callable[[MarketEvent], None] = _ignore
+        self._conn: WsConnection | None = None
+        self._live = False  # the current connection's StreamReset was delivered
+        self._reset: tuple[int, str] | None = None  # (resubscribe's id, the reset's reason)
+        self._answer_due = math.inf  # the resubscribe's answer must come by then
+        self._pinged_at: float | None = None  # a heartbeat ping still unanswered
         self._next_id = 0
         self._answers: dict[int, anyio.Event] = {}
+        self._closed = False
+        self._closing = anyio.Event()
 
     # --- the port -------------------------------------------------------------------------------
 
     async def subscribe(self, symbols: Sequence[str]) -> None:
         new = [s for s in dict.fromkeys(symbols) if s not in self._last_tick]
+        if not new:
+            return
         now = time.monotonic()
         self._last_tick.update(dict.fromkeys(new, now))
-        if new:
-            self._check_at = min(self._check_at, now + self._stale_after_s)
-        if new:
-            await self._request("SUBSCRIBE", new)
+        self._check_at = min(self._check_at, now + self._stale_after_s)
+        await self._request("SUBSCRIBE", new)
 
     async def unsubscribe(self, symbols: Sequence[str]) -> None:
         gone = [s for s in dict.fromkeys(symbols) if s in self._last_tick]
@@ -84,84 +96,136 @@ class BinanceMarketStream:
         if gone:
             await self._request("UNSUBSCRIBE", gone)
 
-    async def events(self) -> AsyncIterator[MarketEvent]:
+    async def run(self, deliver: Callable[[MarketEvent], None]) -> None:
+        """Deliver the stream's events until `close()`; raises what `deliver` raised."""
+        self._deliver = deliver
         reason = "connected"
-        while (ws := await self._connect()) is not None:
-            try:
-                yield StreamReset(reason)
-                while (batch := await self._next(ws)) is not None:
-                    for event in batch:
-                        yield event
-                reason = "reconnected after the market stream closed"
-                log.warning("exchange.stream_closed", stream="market", code=ws.close_code)
-            finally:
-                self._ws = None
-                await ws.close()
+        try:
+            while (conn := await self._connect(reason)) is not None:
+                try:
+                    await self._watch(conn)
+                finally:
+                    self._conn = None
+                    conn.close()
+                if self._closed:
+                    return
+                log.warning("exchange.stream_closed", stream="market", reason=conn.end_reason)
+                if self._live:
+                    reason = "reconnected after the market stream closed"
+                else:
+                    await self._pause()
+        finally:
+            self._deliver = _ignore
+            self._live = False
+
+    def close(self) -> None:
+        """End `run` (the exchange is closed): the connection goes, no other is made."""
+        self._closed = True
+        self._closing.set()
+        if self._conn is not None:
+            self._conn.close(reason="the exchange closed")
 
     # --- connection -----------------------------------------------------------------------------
 
-    async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
-        """Connect and subscribe the current symbols, retrying with backoff until it works;
-        None once the exchange (its session) is closed: the stream ends."""
-        while not self._session.closed:
+    async def _connect(self, reason: str) -> WsConnection | None:
+        """A connection whose subscription is under way (its answer delivers the reset),
+        retrying with backoff until one opens; None once closed."""
+        while not self._closed:
             try:
-                with anyio.fail_after(HANDSHAKE_TIMEOUT_S):
-                    ws = await self._session.ws_connect(self._url, heartbeat=self._heartbeat_s)
-            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                conn = await connect(
+                    self._url, self._on_text, handshake_timeout_s=HANDSHAKE_TIMEOUT_S
+                )
+            except (OSError, TimeoutError) as e:
                 log.warning("exchange.stream_connect_failed", stream="market",
-                            error=type(e).__name__)  # fmt: skip
+                            error=f"{type(e).__name__}: {e}")  # fmt: skip
+                await self._pause()
+                continue
+            if self._closed:
+                conn.close(reason="the exchange closed")
+                return None
+            self._conn = conn
+            self._live = False
+            self._pinged_at = None
+            symbols = list(self._last_tick)
+            if symbols:
+                request_id = self._new_id()
+                self._reset = (request_id, reason)
+                self._answer_due = time.monotonic() + self._answer_timeout_s
+                conn.send_text(_request_frame("SUBSCRIBE", symbols, request_id))
             else:
-                if await self._resubscribe(ws):
-                    self._backoff.reset()
-                    return ws
-                await ws.close()
-            await anyio.sleep(self._backoff.next_delay())
+                try:
+                    self._go_live(reason)
+                except BaseException:
+                    self._conn = None
+                    conn.close()
+                    raise
+            return conn
         return None
 
-    async def _resubscribe(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
-        """Subscribe everything on a fresh socket and wait for the answer: only then is a
-        price pushed after our StreamReset sure to reach us."""
-        self._ws = ws
-        symbols = list(self._last_tick)
+    async def _pause(self) -> None:
+        with anyio.move_on_after(self._backoff.next_delay()):
+            await self._closing.wait()
+
+    async def _watch(self, conn: WsConnection) -> None:
+        """Until the connection ends, waking only when a check is due."""
+        while True:
+            with anyio.move_on_after(max(0.0, self._wake_at(conn) - time.monotonic())):
+                await conn.wait_closed()
+                return
+            now = time.monotonic()
+            if not self._live and now >= self._answer_due:
+                log.warning("exchange.stream_subscribe_failed", stream="market",
+                            error="no answer to the subscription")  # fmt: skip
+                self._answer_due = math.inf
+                conn.abort("no answer to the subscription")
+            if self._live and now >= self._check_at:
+                self._stale_check(now)
+            self._heartbeat(conn, now)
+
+    def _wake_at(self, conn: WsConnection) -> float:
+        """The next due check; never later than `stale_after_s` from now, so a symbol
+        subscribed or ticking again meanwhile is not checked late."""
         now = time.monotonic()
-        self._last_tick = dict.fromkeys(symbols, now)
+        due = min(self._check_at if self._live else self._answer_due, now + self._stale_after_s)
+        if self._pinged_at is not None and conn.received_at <= self._pinged_at:
+            return min(due, self._pinged_at + self._heartbeat_s)
+        return min(due, conn.received_at + self._heartbeat_s)
+
+    def _heartbeat(self, conn: WsConnection, now: float) -> None:
+        if self._pinged_at is not None and conn.received_at > self._pinged_at:
+            self._pinged_at = None  # something came in: the peer is alive
+        if self._pinged_at is None:
+            if now - conn.received_at >= self._heartbeat_s:
+                conn.ping()
+                self._pinged_at = now
+        elif now - self._pinged_at >= self._heartbeat_s:
+            conn.abort(f"no answer to a ping in {self._heartbeat_s:g} s")
+
+    def _go_live(self, reason: str) -> None:
+        """The subscription stands: from now on every price counts, and the owner knows
+        that prices may have been missed."""
+        self._reset = None
+        self._answer_due = math.inf
+        self._live = True
+        self._backoff.reset()
+        now = time.monotonic()
+        self._last_tick = dict.fromkeys(self._last_tick, now)
         self._stale.clear()
-        self._check_at = now + self._stale_after_s if symbols else math.inf
-        if not symbols:
-            return True
-        request_id = self._new_id()
-        try:
-            await ws.send_str(_request_frame("SUBSCRIBE", symbols, request_id))
-            with anyio.fail_after(self._answer_timeout_s):
-                while True:
-                    message = await ws.receive()
-                    if message.type in _CLOSED:
-                        return False
-                    answer = _answer(message.data)
-                    if answer is not None:
-                        self._answered(answer)  # a concurrent subscribe() may wait for its own
-                        if answer.get("id") == request_id:
-                            return True  # a refusal is logged; reconnecting would not fix it
-        except (aiohttp.ClientError, ConnectionError, TimeoutError) as e:
-            log.warning("exchange.stream_subscribe_failed", stream="market",
-                        error=type(e).__name__)  # fmt: skip
-            return False
+        self._check_at = now + self._stale_after_s if self._last_tick else math.inf
+        self._deliver(StreamReset(reason))
 
     async def _request(self, method: str, symbols: list[str]) -> None:
-        """Send a (UN)SUBSCRIBE on the live socket and wait for its answer (bounded); with no
+        """Send a (UN)SUBSCRIBE on the open socket and wait for its answer (bounded); with no
         socket, the next connection subscribes the whole set anyway."""
-        ws = self._ws
-        if ws is None or ws.closed:
+        conn = self._conn
+        if conn is None or not conn.open:
             return
         request_id = self._new_id()
         answered = self._answers[request_id] = anyio.Event()
         try:
-            await ws.send_str(_request_frame(method, symbols, request_id))
+            conn.send_text(_request_frame(method, symbols, request_id))
             with anyio.move_on_after(self._answer_timeout_s):
                 await answered.wait()
-        except (aiohttp.ClientError, ConnectionError) as e:
-            log.warning("exchange.stream_request_failed", stream="market", method=method,
-                        error=type(e).__name__)  # fmt: skip
         finally:
             self._answers.pop(request_id, None)
 
@@ -169,36 +233,24 @@ class BinanceMarketStream:
         self._next_id += 1
         return self._next_id
 
-    # --- reading --------------------------------------------------------------------------------
+    # --- reading: called by the connection for every text frame ---------------------------------
 
-    async def _next(self, ws: aiohttp.ClientWebSocketResponse) -> list[MarketEvent] | None:
-        """The events of the next frame or stale deadline; None when the socket ended."""
-        try:
-            message = await ws.receive(timeout=self._wait_s())
-        except TimeoutError:
-            return self._stale_check()
-        if message.type in _CLOSED:
-            return None
-        if message.type is not aiohttp.WSMsgType.TEXT:
-            return []
-        events: list[MarketEvent] = []
-        price = self._decode(message.data)
-        if price is not None and price.symbol in self._last_tick:
-            now = time.monotonic()
-            self._last_tick[price.symbol] = now
-            if price.symbol in self._stale:
-                self._stale.discard(price.symbol)
-                self._check_at = min(self._check_at, now + self._stale_after_s)
-            events.append(price)
-        stale = self._stale_check()
-        return events + stale
+    def _on_text(self, text: str) -> None:
+        price = self._decode(text)
+        if price is None or not self._live or price.symbol not in self._last_tick:
+            return
+        now = time.monotonic()
+        self._last_tick[price.symbol] = now
+        if self._stale and price.symbol in self._stale:
+            self._stale.discard(price.symbol)
+            self._check_at = min(self._check_at, now + self._stale_after_s)
+        self._deliver(price)
 
     def _decode(self, data: str) -> MarkPrice | None:
         try:
             message = orjson.loads(data)  # once: a frame is either an answer or a payload
-            answer = _as_answer(message)
-            if answer is not None:
-                self._answered(answer)
+            if isinstance(message, dict) and "id" in message and "stream" not in message:
+                self._answered(message)
                 return None
             payload = unwrap(message)
             if payload.get("e") != "markPriceUpdate":
@@ -213,20 +265,14 @@ class BinanceMarketStream:
             log.warning("exchange.stream_request_refused", stream="market",
                         error=message.get("error"))  # fmt: skip
         request_id = message.get("id")
+        if self._reset is not None and request_id == self._reset[0]:
+            self._go_live(self._reset[1])  # a refusal too: reconnecting would not fix it
+            return
         event = self._answers.get(request_id) if isinstance(request_id, int) else None
         if event is not None:
             event.set()
 
-    def _wait_s(self) -> float:
-        """Until the next symbol would turn stale (aiohttp reads 0 as "no timeout")."""
-        if self._check_at == math.inf:
-            return _IDLE_WAIT_S
-        return max(0.001, self._check_at - time.monotonic())
-
-    def _stale_check(self) -> list[MarketEvent]:
-        now = time.monotonic()
-        if now < self._check_at:
-            return []
+    def _stale_check(self, now: float) -> None:
         silent = {
             s: now - t
             for s, t in self._last_tick.items()
@@ -235,9 +281,8 @@ class BinanceMarketStream:
         self._stale.update(silent)
         fresh = [t for s, t in self._last_tick.items() if s not in self._stale]
         self._check_at = min(fresh) + self._stale_after_s if fresh else math.inf
-        if not silent:
-            return []
-        return [StreamStale(tuple(sorted(silent)), int(max(silent.values()) * 1000))]
+        if silent:
+            self._deliver(StreamStale(tuple(sorted(silent)), int(max(silent.values()) * 1000)))
 
 
 def _request_frame(method: str, symbols: list[str], request_id: int) -> str:
@@ -245,19 +290,4 @@ def _request_frame(method: str, symbols: list[str], request_id: int) -> str:
     return orjson.dumps({"method": method, "params": params, "id": request_id}).decode()
 
 
-def _answer(data: Any) -> dict[str, Any] | None:
-    """A request's answer frame (`{"result"|"error", "id"}`), else None."""
-    try:
-        message = orjson.loads(data)
-    except (orjson.JSONDecodeError, TypeError):
-        return None
-    return _as_answer(message)
-
-
-def _as_answer(message: Any) -> dict[str, Any] | None:
-    if isinstance(message, dict) and "id" in message and "stream" not in message:
-        return message
-    return None
-
-
-__all__ = ["BinanceMarketStream", "stream_name"]
+__all__ = ["HANDSHAKE_TIMEOUT_S", "BinanceMarketStream", "stream_name"]

@@ -15,6 +15,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from exitd.exchange.binance import BinanceExchange
 from exitd.exchange.binance.backoff import Backoff
+from exitd.exchange.port import MarketStream
 from exitd.exchange.sim.server import SimExchange
 from tests.exchange.sim.server_harness import API_KEY, API_SECRET, Client, running
 
@@ -70,6 +71,11 @@ class Events:
                 if matching(event):
                     return event
 
+    async def until_end(self) -> list[Any]:
+        """Every event left once the stream has ended, within WAIT_S."""
+        with anyio.fail_after(WAIT_S):
+            return [event async for event in self._receive]
+
 
 def pump(tasks: TaskGroup, events: Any) -> Events:
     send: MemoryObjectSendStream[Any]
@@ -79,6 +85,20 @@ def pump(tasks: TaskGroup, events: Any) -> Events:
         async with aclosing(events) as stream, send:
             async for event in stream:
                 await send.send(event)
+
+    tasks.start_soon(run)
+    return Events(receive)
+
+
+def pump_market(tasks: TaskGroup, stream: MarketStream) -> Events:
+    """A market stream's events, delivered into a queue by a task running `stream.run`;
+    the queue ends when `run` returns."""
+    send: MemoryObjectSendStream[Any]
+    send, receive = anyio.create_memory_object_stream[Any](10_000)
+
+    async def run() -> None:
+        async with send:
+            await stream.run(send.send_nowait)
 
     tasks.start_soon(run)
     return Events(receive)

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from binance_harness import D, fast_backoff, pump, rig
+from binance_harness import D, fast_backoff, pump, pump_market, rig
 
 from exitd.engine.model import OrderSide
 from exitd.exchange.binance.rest import RestClient
@@ -47,7 +47,7 @@ def is_reset(e: Any) -> bool:
 async def test_mark_prices_follow_subscriptions_and_survive_a_drop() -> None:
     async with rig() as r, anyio.create_task_group() as tasks:
         stream = r.exchange.market_stream()
-        events = pump(tasks, stream.events())
+        events = pump_market(tasks, stream)
         assert (await events.next()) == StreamReset("connected")
         await stream.subscribe(["BTCUSDT"])
         await r.price("BTCUSDT", "60000")
@@ -70,7 +70,7 @@ async def test_mark_prices_follow_subscriptions_and_survive_a_drop() -> None:
 async def test_a_silent_symbol_is_reported_stale_once_until_it_ticks() -> None:
     async with rig(stale_after_s=0.3) as r, anyio.create_task_group() as tasks:
         stream = r.exchange.market_stream()
-        events = pump(tasks, stream.events())
+        events = pump_market(tasks, stream)
         assert is_reset(await events.next())
         await stream.subscribe(["BTCUSDT"])
         stale = await events.next()
@@ -86,7 +86,7 @@ async def test_a_silent_symbol_is_reported_stale_once_until_it_ticks() -> None:
 async def test_a_silent_symbol_is_reported_while_another_keeps_ticking() -> None:
     async with rig(stale_after_s=0.3) as r, anyio.create_task_group() as tasks:
         stream = r.exchange.market_stream()
-        events = pump(tasks, stream.events())
+        events = pump_market(tasks, stream)
         assert is_reset(await events.next())
         await stream.subscribe(["BTCUSDT", "ETHUSDT"])
         await r.price("ETHUSDT", "3000")
@@ -107,7 +107,7 @@ async def test_a_silent_symbol_is_reported_while_another_keeps_ticking() -> None
 async def test_market_stream_reconnects_after_refused_handshakes() -> None:
     async with rig() as r, anyio.create_task_group() as tasks:
         stream = r.exchange.market_stream()
-        events = pump(tasks, stream.events())
+        events = pump_market(tasks, stream)
         assert is_reset(await events.next())
         await stream.subscribe(["BTCUSDT"])
         await r.faults({"drop_websockets": True, "refuse_websockets_s": 0.5})
