@@ -176,10 +176,11 @@ class Account:
             self._read_at = time.monotonic()
             return True
 
-    async def state_of(self, symbol: str) -> ExchangeState:
+    async def state_of(self, symbol: str, fresh: bool = False) -> ExchangeState:
         """The exchange's view of one symbol for a starting symbol actor: one account read
-        serves every actor that starts within a second (200 positions, one request)."""
-        while not await self._read(max_age_s=_CACHE_S):
+        serves every actor that starts within a second (200 positions, one request), unless
+        `fresh` (an actor restarted after a crash) asks for a read made now."""
+        while not await self._read(max_age_s=0 if fresh else _CACHE_S):
             await anyio.sleep(_RETRY_S)
         mark: Decimal | None = None
         time_ms = _wall_ms()

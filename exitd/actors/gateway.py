@@ -333,7 +333,7 @@ class Gateway:
                 return self._exchange.place(write.order)
             return self._exchange.cancel(write.symbol, write.client_order_id, write.conditional)
         except Exception as exc:  # an adapter bug must not lose the write: it may have left
-            return _failed_send(exc)
+            return _already(_send_failed(exc))
 
     def _conditional_in_flight(self) -> set[str]:
         """Conditional places with no answer yet: they may be open already, or will be."""
@@ -542,8 +542,9 @@ def _send_failed(exc: Exception) -> Unknown:
     return Unknown(f"{type(exc).__name__} while sending")
 
 
-async def _failed_send(exc: Exception) -> WriteOutcome:
-    return _send_failed(exc)
+async def _already(outcome: WriteOutcome) -> WriteOutcome:
+    """An outcome known before any await, in the shape of one still to come."""
+    return outcome
 
 
 def _refusal_code(ownership_conflict: bool) -> str:

@@ -112,7 +112,9 @@ class SymbolContext:
     # between a tick and its amended stop's request than through the mailbox.
     submit: Callable[[Submit], object]
     snapshots: SnapshotStore
-    fetch_state: Callable[[str], Awaitable[ExchangeState]]
+    # (symbol, fresh): fresh reads the exchange now; otherwise a read of the last second
+    # serves (one read for every actor a reconciliation starts).
+    fetch_state: Callable[[str, bool], Awaitable[ExchangeState]]
     query_order: Callable[[str, str, bool], Awaitable[QueryOutcome]]
     mode: Callable[[], Mode]
     new_position_grace_s: float
@@ -150,6 +152,7 @@ class SymbolActor:
         self._conflicts: set[str] = set()
         self._woken_ms = 0
         self._started_again_at = float("-inf")
+        self._incarnation = 0
         self.started_at: float | None = None  # monotonic; protection latency is measured from it
         self.corrections = Corrections()
         # Monotonic: when the oldest mark price not yet taken from the mailbox was handed over,
@@ -237,6 +240,7 @@ class SymbolActor:
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self, incarnation: int) -> None:
+        self._incarnation = incarnation
         self.started_at = self._ctx.monotonic()
         self._log.info("symbol.started", incarnation=incarnation)
         await self._start()
@@ -291,7 +295,9 @@ class SymbolActor:
         return None
 
     async def _start(self) -> None:
-        exchange = await self._ctx.fetch_state(self.symbol)
+        # After a crash, orders this symbol placed since the last account read rest already:
+        # a cached read would miss them and the plan would place them twice.
+        exchange = await self._ctx.fetch_state(self.symbol, self._incarnation > 0)
         inflight = await self._ask_inflight()
         self._open = {o.client_order_id: o for o in exchange.orders}
         self._position = exchange.position

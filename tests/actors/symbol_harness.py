@@ -230,7 +230,7 @@ class SymbolHarness(RuleBasedStateMachine):
     def _actor_live(self) -> bool:
         return self.actor_task is not None and not self.actor_task.finished
 
-    async def _fetch_state(self, symbol: str) -> ExchangeState:
+    async def _fetch_state(self, symbol: str, fresh: bool = False) -> ExchangeState:
         """The account's read for a starting actor: position, open orders, mark price."""
         held = self.fake.position(symbol)
         position = await self.fake.positions()

@@ -36,7 +36,7 @@ async def test_an_adoption_slower_than_the_wake_timer_completes(tmp_path: Path) 
     gateway: Mailbox[GatewayMessage] = Mailbox.create(64)
     reads = 0
 
-    async def fetch_state(symbol: str) -> ExchangeState:
+    async def fetch_state(symbol: str, fresh: bool = False) -> ExchangeState:
         nonlocal reads
         reads += 1
         position = PositionView(symbol, D(1), D(40000), 1)
