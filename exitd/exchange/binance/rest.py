@@ -71,7 +71,7 @@ class RestClient:
         self._recv_window_ms = recv_window_ms
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._warm = WarmConnections(rest_url, timeout_s=timeout_s)
+        self._warm = WarmConnections(rest_url, timeout_s=timeout_s, refresh_target="/fapi/v1/time")
         self._key_header = {"X-MBX-APIKEY": api_key}
         self._offset_ms: int | None = None
         self._quiet_until = 0.0  # monotonic: no request leaves before, after a 429 or 418

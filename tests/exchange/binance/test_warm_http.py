@@ -335,3 +335,32 @@ async def test_a_connection_idle_too_long_is_not_reused() -> None:
         finally:
             await pool.aclose()
         assert app.connections == 3
+
+
+async def test_an_idle_connection_is_refreshed_and_stays_warm_past_the_idle_bound() -> None:
+    async with aiohttp_server() as app:
+        pool = WarmConnections(app.url, idle_s=0.3, refresh_target="/echo", refresh_s=0.05)
+        try:
+            assert (await pool.request("POST", "/echo", {})).status == 200
+            started = asyncio.get_running_loop().time()
+            await until(lambda: asyncio.get_running_loop().time() - started > 0.45)
+            assert len(app.peers) >= 4  # refreshed every 0.05 s, each answer restarting it
+            assert (await pool.request("POST", "/echo", {})).status == 200
+        finally:
+            await pool.aclose()
+        assert app.connections == 1  # one connection all along, past the 0.3 s idle bound
+
+
+async def test_only_keep_warm_idle_connections_are_refreshed_the_rest_close() -> None:
+    async with aiohttp_server() as app:
+        pool = WarmConnections(app.url, refresh_target="/echo", refresh_s=0.05, keep_warm=1)
+        try:
+            answers = await asyncio.gather(*(pool.request("POST", "/echo", {}) for _ in range(3)))
+            assert [a.status for a in answers] == [200] * 3
+            assert app.connections == 3
+            await until(lambda: pool.open_connections == 1)
+            refreshed = len(app.peers)
+            await until(lambda: len(app.peers) > refreshed + 1)  # the one left is refreshed
+            assert pool.open_connections == 1
+        finally:
+            await pool.aclose()
