@@ -200,8 +200,10 @@ class Gateway:
         return self._budget.use(self._clock())
 
     def conditional_slots_used(self) -> int:
-        """Conditional orders open or on their way, of the account's 200."""
-        return len(self._conditional | self._conditional_in_flight())
+        """Conditional orders open or on their way, of the account's 200 (counted without
+        copying the open ones: every conditional place asks, on a stop's way out)."""
+        open_ = self._conditional
+        return len(open_) + sum(1 for cid in self._conditional_in_flight() if cid not in open_)
 
     @property
     def ownership(self) -> OwnershipRules:
