@@ -449,3 +449,26 @@ def test_a_take_profit_fill_gives_the_same_requests_whichever_event_comes_first(
     # and after the fill grace nothing is cut either
     for run, _ in outcomes:
         assert cancels(run.send(Timer(run.at(FILL_GRACE_MS))).requests) == []
+
+
+def test_a_position_grown_during_a_time_close_has_the_rest_closed_once_that_close_fills():
+    """The TIME leg's MARKET close covers the size it saw; an entry bot adds before it fills
+    (a new adoption, its own time limit). Nothing more goes while that close is on its way;
+    once it has filled, what is left is closed at market too."""
+    profile = ExitProfile(hard_sl_pct=D(2), time_limit_s=1)
+    start = adopt(plan_for(profile, qty="1"), Tick(0, D(100)))
+    [hard_sl] = places(start.requests)
+    state = decide(start.state, OrderAccepted(hard_sl.client_order_id, 0)).state
+    timed = decide(state, Timer(1000))
+    [close] = places(timed.requests, Leg.TIME)
+    assert close.type is OrderType.MARKET and close.quantity == D(1)
+    grown = readopt(timed.state, plan_for(profile, qty="2"), Tick(1000, D(100)))
+    assert not places(grown.requests, Leg.TIME)  # its own close is on its way
+    later = decide(grown.state, Timer(2000))  # the new adoption's limit, the close still out
+    assert not places(later.requests)
+    filled = decide_all(
+        later.state,
+        [Fill(close.client_order_id, D(1), D(100), 2000), PositionChanged(D(1), 2000)],
+    )
+    [rest] = places(filled.requests)
+    assert rest.leg is Leg.TIME and rest.type is OrderType.MARKET and rest.quantity == D(1)
