@@ -1,6 +1,6 @@
-"""Signed REST calls to Binance USD-M (binance-usdm.md §2, §3): reads over one aiohttp
-session, order writes over our own keep-alive connections (`warm_http`), whose bytes leave in
-the caller's step.
+"""REST calls to Binance USD-M (binance-usdm.md §2, §3). Signed ones (order writes, account
+reads) go over our own keep-alive connections (`warm_http`), where a write's bytes leave in
+the caller's step; the unsigned market reads and the listen key over one aiohttp session.
 
 Every parameter travels in the query string, signed as sent (the official SDK's way);
 `timestamp` comes from the local clock plus a server-time offset measured at start and again
@@ -97,19 +97,19 @@ class RestClient:
         """A signed request that changes something, sent exactly once: on a warm connection
         its bytes leave before this returns; the awaitable gives its outcome."""
         if self._offset_ms is None or self._quiet() is not None:
-            return self._write_slowly(method, path, params)
-        return self._send_write(method, path, params)
+            return self._signed(method, path, params)
+        return self._send_signed(method, path, params)
 
     async def write(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
         """`start_write`, awaited: for a follow-up write, where nothing is gained earlier."""
         return await self.start_write(method, path, params)
 
     async def warm_up(self) -> None:
-        """Open a write connection ahead of the first order."""
+        """Open a connection ahead of the first order."""
         await self._warm.warm()
 
     def close(self) -> None:
-        """Close the write connections (the aiohttp session belongs to the caller)."""
+        """Close the warm connections (the aiohttp session belongs to the caller)."""
         self._warm.close()
 
     async def read(
@@ -120,7 +120,7 @@ class RestClient:
         resynced = False
         for attempt in range(READ_ATTEMPTS):
             if signed:
-                outcome = await self._signed("GET", path, params or {})
+                outcome = await self._signed("GET", path, params or {})  # warm connections
             else:
                 outcome = await self._send("GET", path, query_string(params or {}), key=False)
             if isinstance(outcome, Rejected) and outcome.kind is RejectKind.CLOCK and not resynced:
@@ -136,35 +136,27 @@ class RestClient:
         """The listenKey endpoints: API key, no signature (USER_STREAM)."""
         return await self._send(method, "/fapi/v1/listenKey", query_string(params or {}), key=True)
 
-    async def _signed(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
-        if self._offset_ms is None:
-            await self.sync_time()
-        query = self._signed_query(params)
-        outcome = await self._send(method, path, query, key=True)
-        if isinstance(outcome, Rejected) and outcome.kind is RejectKind.CLOCK:
-            await self.sync_time()
-        return outcome
-
     def _signed_query(self, params: Mapping[str, str]) -> str:
         items = dict(params)
         items["recvWindow"] = str(self._recv_window_ms)
         items["timestamp"] = str(self._clock() + (self._offset_ms or 0))
         return self._signer.signed_query(items)
 
-    async def _write_slowly(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
+    async def _signed(self, method: str, path: str, params: Mapping[str, str]) -> Outcome:
+        """A signed request over the warm connections, after a first time sync if need be."""
         if self._offset_ms is None:
             await self.sync_time()
         quiet = self._quiet()
         if quiet is not None:
             return quiet
-        return await self._send_write(method, path, params)
+        return await self._send_signed(method, path, params)
 
-    def _send_write(self, method: str, path: str, params: Mapping[str, str]) -> Awaitable[Outcome]:
+    def _send_signed(self, method: str, path: str, params: Mapping[str, str]) -> Awaitable[Outcome]:
         target = f"{path}?{self._signed_query(params)}"
         sent = self._warm.request(method, target, self._key_header)
-        return self._write_outcome(method, path, sent)
+        return self._signed_outcome(method, path, sent)
 
-    async def _write_outcome(self, method: str, path: str, sent: Awaitable[HttpAnswer]) -> Outcome:
+    async def _signed_outcome(self, method: str, path: str, sent: Awaitable[HttpAnswer]) -> Outcome:
         try:
             http = await sent
         except NotSent as e:

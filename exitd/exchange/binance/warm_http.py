@@ -1,10 +1,11 @@
-"""Keep-alive HTTP/1.1 connections for order writes, whose bytes leave in the caller's step.
+"""Keep-alive HTTP/1.1 connections for signed requests, whose bytes leave in the caller's step.
 
 Through aiohttp a request starts only in a task's first step, after everything else ready
 in the event loop (about 350 µs at 200 symbols), and costs 90 to 120 µs of CPU (BENCHMARKS.md,
-bench_write_path.py); an order amend cannot wait that long. Here a
-request on an idle connection is written (`transport.write`, synchronous) before `request`
-returns, and only the answer is awaited. Answers are parsed by httptools (llhttp, the parser
+bench_write_path.py); an order amend cannot wait that long. Here a request on an idle
+connection is written (`transport.write`, synchronous) before `request` returns, and only
+the answer is awaited. The account reads (a cancel's read-back, reconciliation) use the same
+connections: cheaper, and kept warm by the traffic. Answers are parsed by httptools (llhttp, the parser
 aiohttp and uvicorn use). One request at a time per connection, no pipelining: a connection
 goes back to idle only once its answer is complete and keep-alive holds; anything else
 closes it, so a late answer is never taken for the next request's.
@@ -28,7 +29,7 @@ import httptools
 
 MAX_CONNECTIONS = 16
 MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 8 * 1024 * 1024  # an account's open orders, not exchangeInfo (aiohttp's)
 IDLE_S = 15.0  # an idle connection older than this is closed rather than reused
 REFRESH_S = 10.0  # an idle connection is refreshed this long after its last answer
 KEEP_WARM = 2  # idle connections kept open by refreshing; more expire after IDLE_S
