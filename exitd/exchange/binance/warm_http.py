@@ -5,10 +5,10 @@ in the event loop (about 350 µs at 200 symbols), and costs 90 to 120 µs of CPU
 bench_write_path.py); an order amend cannot wait that long. Here a request on an idle
 connection is written (`transport.write`, synchronous) before `request` returns, and only
 the answer is awaited. The account reads (a cancel's read-back, reconciliation) use the same
-connections: cheaper, and kept warm by the traffic. Answers are parsed by httptools (llhttp, the parser
-aiohttp and uvicorn use). One request at a time per connection, no pipelining: a connection
-goes back to idle only once its answer is complete and keep-alive holds; anything else
-closes it, so a late answer is never taken for the next request's.
+connections: cheaper, and kept warm by the traffic. Answers are parsed by httptools (llhttp,
+the parser aiohttp and uvicorn use). One request at a time per connection, no pipelining: a
+connection goes back to idle only once its answer is complete and keep-alive holds; anything
+else closes it, so a late answer is never taken for the next request's.
 
 Failures come in two kinds the caller must tell apart: `NotSent` (nothing left: the connect
 failed, or no connection came free in time) and `NoAnswer` (the request left, its complete
