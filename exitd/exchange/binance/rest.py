@@ -66,7 +66,6 @@ class RestClient:
     ) -> None:
         self._session = session
         self._base = rest_url.rstrip("/")
-        self._api_key = api_key
         self._signer = Signer(api_secret)
         self._recv_window_ms = recv_window_ms
         self._clock = clock
