@@ -27,7 +27,7 @@ from exitd.actors.gateway import Gateway, OwnershipRules
 from exitd.actors.price_feed import PriceFeed
 from exitd.actors.routes import LiveRoutes
 from exitd.actors.runtime import CrashLoop, Pulse, Supervisor
-from exitd.actors.snapshots import SnapshotStore
+from exitd.actors.snapshots import open_store
 from exitd.actors.symbol import SymbolContext
 from exitd.control.desk import Desk
 from exitd.control.reload import reload_on_hangup
@@ -99,10 +99,9 @@ async def _run_tree(
     gateway = Gateway(
         exchange, ownership, recv_window_ms=config.exchange.recv_window_ms, activity=activity
     )
-    snapshots = SnapshotStore(config.daemon.state_dir)
     exit_router = LiveRoutes(router(config))
     stopped = anyio.Event()
-    async with anyio.create_task_group() as tasks:
+    async with open_store(config.daemon.state_dir) as snapshots, anyio.create_task_group() as tasks:
         supervisor = Supervisor(tasks)
 
         def context(account: Account) -> SymbolContext:

@@ -2,9 +2,9 @@
 
 The reservation goes to disk before any id under it is handed out, so no restart, even after
 SIGKILL, issues an id twice (RELIABILITY.md I5); the progress (best price, trail extreme,
-armed legs) at most once a second, from a worker thread, so a restart resumes the trail where
-it was without the fsyncs stalling every symbol's ticks. The resting stop is the floor in any
-case: the progress only keeps the trail from restarting lower.
+armed legs) at most once a second, queued for the store's writer thread, so a restart resumes
+the trail where it was without the fsyncs stalling every symbol's ticks. The resting stop is
+the floor in any case: the progress only keeps the trail from restarting lower.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-import anyio.to_thread
 import structlog
 
 from exitd.actors.snapshots import SEQ_BLOCK, SnapshotStore, seq_floor
@@ -51,30 +50,30 @@ class PlanJournal:
         if next_seq < self.seq_reserved:
             return
         self.seq_reserved = next_seq + SEQ_BLOCK
-        await self.save(current)
+        await self._store.write(self._symbol, self._snapshot(current))
 
-    async def note(self, state: ExitState) -> None:
-        """Save `state`'s progress if it changed and the last save is a second old."""
+    def note(self, state: ExitState) -> None:
+        """Queue `state`'s progress if it changed and the last save is a second old."""
         if state is self._saved_state:  # a quiet tick keeps the state
             return
         if self._monotonic() - self._saved_at < _SAVE_EVERY_S:
             return
         if progress(state) != self._saved:
-            await self.save(state)
+            self._store.put(self._symbol, self._snapshot(state))
         self._saved_state = state
 
-    def settled(self, state: ExitState) -> bool:
-        """Whether `note(state)` would do nothing now."""
-        return state is self._saved_state or self._monotonic() - self._saved_at < _SAVE_EVERY_S
+    def forget_progress(self) -> None:
+        """The position is gone: a next one at the same entry price must not resume it."""
+        self._store.put(self._symbol, self._snapshot(None))
 
-    async def save(self, state: ExitState | None) -> None:
+    def _snapshot(self, state: ExitState | None) -> dict[str, object]:
         data: dict[str, object] = {"seq_reserved": self.seq_reserved}
         if state is not None:
             current = progress(state)
             data["progress"] = current.to_json()
             self._saved = current
         self._saved_at = self._monotonic()
-        await anyio.to_thread.run_sync(self._store.save, self._symbol, data)
+        return data
 
 
 def _progress_from(snapshot: Mapping[str, object]) -> PlanProgress | None:

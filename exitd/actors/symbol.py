@@ -228,10 +228,10 @@ class SymbolActor:
             finally:
                 self._tick_at = None
         after = self.state
-        if after is not None and (
-            after.deadline_ms != state.deadline_ms or not self._journal.settled(after)
-        ):
-            self.mailbox.post(Woken())
+        if after is not None:
+            self._journal.note(after)
+            if after.deadline_ms != state.deadline_ms:
+                self.mailbox.post(Woken())
         if after is not state:
             self._publish()
         self._ctx.activity.notify()
@@ -260,7 +260,7 @@ class SymbolActor:
             self._ctx.activity.notify()
         # The next position may open at the same entry price: it must not resume this one.
         self.state = None
-        await self._journal.save(None)
+        self._journal.forget_progress()
         self._log.info("symbol.flat_and_clean")
         self._publish()
         self._ctx.activity.notify()  # observers waiting for the end see it
@@ -412,8 +412,6 @@ class SymbolActor:
         mark = self._last_mark
         if self._held and mark is not None and all(e.time_ms <= mark.time_ms for e in self._held):
             await self._release_held()
-        if self.state is not None:
-            await self._journal.note(self.state)  # a tick decided in the feed's step left it
         self._check_safety_net()
         self._publish()
         self._ctx.activity.notify()
@@ -720,7 +718,7 @@ class SymbolActor:
             await self._journal.reserve(state.next_seq, state)
             self._apply_now(decision)
         if self.state is not None:
-            await self._journal.note(self.state)
+            self._journal.note(self.state)
 
     def _apply_now(self, decision: Decision) -> None:
         """The decision's state becomes the plan's; its requests leave, then its notices are

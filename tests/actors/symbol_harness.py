@@ -153,6 +153,7 @@ class SymbolHarness(RuleBasedStateMachine):
         self.actor_task: Running | None = None
         self.gateway_task: Running | None = None
         self.incarnation = 0
+        self.snapshots: SnapshotStore | None = None
         self._exit = ExitStack()
         self.portal: BlockingPortal = self._exit.enter_context(start_blocking_portal())
         self.host, self.tasks = self.portal.start_task(self._host)
@@ -164,11 +165,18 @@ class SymbolHarness(RuleBasedStateMachine):
         self.portal.call(self.tasks.cancel_scope.cancel)
         self.host.result(timeout=_REAL_TIMEOUT_S)
         self._exit.close()
+        assert self.snapshots is not None
+        self.snapshots.close()
         shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
     # --- the daemon's pieces --------------------------------------------------------------------
 
     def _start_gateway(self) -> None:
+        """A process (re)starts: the last one's queued snapshots are on disk, as its
+        reservations always are; a new store starts on the same folder."""
+        if self.snapshots is not None:
+            self.snapshots.close()
+        self.snapshots = SnapshotStore(self.snapshot_dir)
         rules = OwnershipRules(Mode.EXIT_BRAIN_V3, Guard.SOFT, ())
         self.gateway = Gateway(self.fake, rules, clock=lambda: self.fake.now_ms / 1000, tick_s=None)
         self.activity = self.portal.call(Pulse)
@@ -177,7 +185,7 @@ class SymbolHarness(RuleBasedStateMachine):
             filters=lambda symbol: FILTERS if symbol == SYMBOL else None,
             gateway=self.gateway.mailbox,
             submit=self.gateway.submit,
-            snapshots=SnapshotStore(self.snapshot_dir),
+            snapshots=self.snapshots,
             fetch_state=self._fetch_state,
             query_order=self._query_order,
             mode=lambda: Mode.EXIT_BRAIN_V3,
