@@ -339,7 +339,8 @@ class WarmConnections:
             self._count -= 1
             self._wake_one()
             # A refused certificate says why (untrusted, another host): the operator's lead.
-            why = f" ({e.verify_message})" if isinstance(e, ssl.SSLCertVerificationError) else ""
+            verify = e.verify_message if isinstance(e, ssl.SSLCertVerificationError) else None
+            why = f" ({verify})" if verify else ""
             raise NotSent(f"connect failed: {type(e).__name__}{why}") from e
         except BaseException:
             self._count -= 1
