@@ -10,6 +10,7 @@ no usable answer raise `ExchangeUnavailable`.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -94,8 +95,10 @@ class BinanceExchange:
         timeout_s: float = 10.0,
         stale_after_s: float = 10.0,
         backoff: Callable[[], Backoff] = Backoff,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._rest_url = rest_url
+        self._ssl_context = ssl_context  # https/wss: None verifies with the system's trust store
         self._ws_url = ws_url.rstrip("/")
         self._credentials = (api_key, api_secret)
         self._recv_window_ms = recv_window_ms
@@ -141,11 +144,14 @@ class BinanceExchange:
 
     def _rest(self) -> RestClient:
         if self._rest_client is None:
-            self._session = aiohttp.ClientSession()
+            tls = self._ssl_context
+            connector = None if tls is None else aiohttp.TCPConnector(ssl=tls)
+            self._session = aiohttp.ClientSession(connector=connector)
             key, secret = self._credentials
             self._rest_client = RestClient(
                 self._session, self._rest_url, key, secret,
                 recv_window_ms=self._recv_window_ms, clock=self._clock, timeout_s=self._timeout_s,
+                ssl_context=tls,
             )  # fmt: skip
         return self._rest_client
 
@@ -235,7 +241,10 @@ class BinanceExchange:
 
     def market_stream(self) -> BinanceMarketStream:
         stream = BinanceMarketStream(
-            self._ws_url, stale_after_s=self._stale_after_s, backoff=self._backoff()
+            self._ws_url,
+            stale_after_s=self._stale_after_s,
+            backoff=self._backoff(),
+            ssl_context=self._ssl_context,
         )
         self._market_streams.append(stream)  # closing the exchange ends it
         return stream

@@ -19,6 +19,7 @@ answer), or the subscription's answer on a fresh socket.
 from __future__ import annotations
 
 import math
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -56,8 +57,10 @@ class BinanceMarketStream:
         backoff: Backoff | None = None,
         heartbeat_s: float = 30.0,
         answer_timeout_s: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._url = f"{ws_url.rstrip('/')}/market/stream"
+        self._ssl_context = ssl_context  # wss: None verifies with the system's trust store
         self._stale_after_s = stale_after_s
         self._backoff = backoff or Backoff()
         self._heartbeat_s = heartbeat_s
@@ -133,8 +136,9 @@ class BinanceMarketStream:
         while not self._closed:
             try:
                 conn = await connect(
-                    self._url, self._on_text, handshake_timeout_s=HANDSHAKE_TIMEOUT_S
-                )
+                    self._url, self._on_text, handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
+                    ssl_context=self._ssl_context,
+                )  # fmt: skip
             except (OSError, TimeoutError) as e:
                 log.warning("exchange.stream_connect_failed", stream="market",
                             error=f"{type(e).__name__}: {e}")  # fmt: skip

@@ -12,6 +12,7 @@ method and path only, never the query, signature or key.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -51,7 +52,9 @@ Outcome = Reply | Rejected | Unknown
 
 
 class RestClient:
-    """Binance's REST API for one key; owns the server-time offset."""
+    """Binance's REST API for one key; owns the server-time offset. `ssl_context` is what
+    the warm connections verify https with (default: the system's trust store); the aiohttp
+    session verifies with its own connector's."""
 
     def __init__(
         self,
@@ -63,6 +66,7 @@ class RestClient:
         recv_window_ms: int = 5000,
         clock: Callable[[], int] = wall_clock_ms,
         timeout_s: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._session = session
         self._base = rest_url.rstrip("/")
@@ -70,7 +74,9 @@ class RestClient:
         self._recv_window_ms = recv_window_ms
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._warm = WarmConnections(rest_url, timeout_s=timeout_s, refresh_target="/fapi/v1/time")
+        self._warm = WarmConnections(
+            rest_url, timeout_s=timeout_s, refresh_target="/fapi/v1/time", ssl_context=ssl_context
+        )
         self._key_header = {"X-MBX-APIKEY": api_key}
         self._offset_ms: int | None = None
         self._quiet_until = 0.0  # monotonic: no request leaves before, after a 429 or 418

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from exitd.exchange.binance.tls import tls_context
+
 MAX_CONNECTIONS = 16
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024  # an account's open orders, not exchangeInfo (aiohttp's)
@@ -167,7 +169,8 @@ class _Connection(asyncio.Protocol):
 
 
 class WarmConnections:
-    """Up to `max_connections` keep-alive connections to one base URL (http or https).
+    """Up to `max_connections` keep-alive connections to one base URL (http or https; https
+    verifies the server against `ssl_context`, by default the system's trust store).
 
     With `refresh_target` (a cheap GET, Binance's server time), up to `keep_warm` idle
     connections are refreshed `refresh_s` after their last answer, before the idle bound or the
@@ -185,11 +188,12 @@ class WarmConnections:
         refresh_target: str | None = None,
         refresh_s: float = REFRESH_S,
         keep_warm: int = KEEP_WARM,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"not an http(s) base URL: {base_url!r}")
-        self._tls = ssl.create_default_context() if url.scheme == "https" else None
+        self._tls = tls_context(url.scheme == "https", ssl_context)
         self._host = url.hostname
         self._port = url.port or (443 if self._tls else 80)
         default_port = self._port == (443 if self._tls else 80)
@@ -334,7 +338,10 @@ class WarmConnections:
         except (OSError, ssl.SSLError) as e:
             self._count -= 1
             self._wake_one()
-            raise NotSent(f"connect failed: {type(e).__name__}") from e
+            # A refused certificate says why (untrusted, another host): the operator's lead.
+            verify = e.verify_message if isinstance(e, ssl.SSLCertVerificationError) else None
+            why = f" ({verify})" if verify else ""
+            raise NotSent(f"connect failed: {type(e).__name__}{why}") from e
         except BaseException:
             self._count -= 1
             self._wake_one()

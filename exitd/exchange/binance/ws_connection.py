@@ -23,6 +23,8 @@ from websockets.http11 import Response
 from websockets.protocol import SEND_EOF, State
 from websockets.uri import parse_uri
 
+from exitd.exchange.binance.tls import tls_context
+
 MAX_SIZE = 4 * 1024 * 1024  # aiohttp's default max_msg_size, which the streams ran on before
 CLOSE_TIMEOUT_S = 2.0  # after our close frame, the peer has this long to close TCP
 _FINAL_TEXT = 0x81  # FIN, no RSV bits, opcode TEXT
@@ -240,8 +242,10 @@ async def connect(
     *,
     handshake_timeout_s: float = 10.0,
     max_size: int = MAX_SIZE,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> WsConnection:
-    """Open `url` (ws:// or wss://) and complete the upgrade within `handshake_timeout_s`.
+    """Open `url` (ws:// or wss://, verified against `ssl_context`, by default the system's
+    trust store) and complete the upgrade within `handshake_timeout_s`.
 
     Raises OSError (HandshakeFailed among them) or TimeoutError; `on_text` may be called
     before this returns, for frames that came with the upgrade's answer."""
@@ -251,7 +255,7 @@ async def connect(
         raise ValueError(str(e)) from e
     protocol = ClientProtocol(uri, max_size=max_size)
     loop = asyncio.get_running_loop()
-    tls = ssl.create_default_context() if uri.secure else None
+    tls = tls_context(uri.secure, ssl_context)
     connection: WsConnection | None = None
 
     def made() -> WsConnection:

@@ -11,6 +11,7 @@ excepted: those refuse any peer that is not loopback).
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
@@ -106,6 +107,7 @@ class SimExchange:
         self.hub: HubPort = hub if hub is not None else _real_hub(clock, self.symbols)
         self.faults = Faults(seed=fault_seed)
         self._runner: web.AppRunner | None = None
+        self._tls = False
         self.account = SimAccount(self.symbols, wallet_balance=wallet_balance)
         self.limiter = RateLimiter(limits)
         self.leverage: dict[str, int] = dict.fromkeys(self.symbols, DEFAULT_LEVERAGE)
@@ -128,11 +130,13 @@ class SimExchange:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Listen on 127.0.0.1:`port` (0: a free port, then `port` is the one bound)."""
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Listen on 127.0.0.1:`port` (0: a free port, then `port` is the one bound); with
+        `ssl_context`, over TLS (https and wss: the adapter's TLS path under test)."""
         self._runner = GuardedRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, self.port)
+        self._tls = ssl_context is not None
+        site = web.TCPSite(self._runner, HOST, self.port, ssl_context=ssl_context)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
@@ -147,11 +151,11 @@ class SimExchange:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{HOST}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.port}"
+        return f"{'wss' if self._tls else 'ws'}://{HOST}:{self.port}"
 
     def reset(self) -> None:
         """POST /sim/reset: a fresh account, limits and faults; listen keys and sockets stay."""

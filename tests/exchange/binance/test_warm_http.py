@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -46,7 +47,8 @@ class App:
 
 
 @asynccontextmanager
-async def aiohttp_server() -> AsyncIterator[App]:
+async def aiohttp_server(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[App]:
+    """The app on 127.0.0.1:0, over TLS with `ssl_context` (test_warm_http_tls.py)."""
     state = App("")
 
     def seen(request: web.Request) -> None:
@@ -92,10 +94,10 @@ async def aiohttp_server() -> AsyncIterator[App]:
     app.router.add_get("/big", big)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     host, port = runner.addresses[0][:2]
-    state.url = f"http://{host}:{port}"
+    state.url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
     try:
         yield state
     finally:

@@ -4,6 +4,7 @@ answer, ignore pings, send an oversized or broken frame. Each connection runs th
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ class Peer:
 
     ws: web.WebSocketResponse
     number: int  # 1 for the first connection
+    tls: bool = False  # came over TLS (serving with an ssl_context)
     pings: int = 0
     answer_pings: bool = False  # with autoping off: pong by hand, counting them
     pinged: anyio.Event = field(default_factory=anyio.Event)  # set (and renewed) per ping
@@ -73,8 +75,12 @@ class Served:
 
 @asynccontextmanager
 async def serving(
-    script: Callable[[Peer], Awaitable[None]], *, autoping: bool = True
+    script: Callable[[Peer], Awaitable[None]],
+    *,
+    autoping: bool = True,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Served]:
+    """The server on 127.0.0.1:0; over TLS (a wss:// URL) with `ssl_context`."""
     peers: list[Peer] = []
     arrived = anyio.Event()
 
@@ -82,7 +88,9 @@ async def serving(
         nonlocal arrived
         ws = web.WebSocketResponse(autoping=autoping)
         await ws.prepare(request)
-        peer = Peer(ws, len(peers) + 1)
+        assert request.transport is not None
+        tls = request.transport.get_extra_info("ssl_object") is not None
+        peer = Peer(ws, len(peers) + 1, tls)
         peers.append(peer)
         arrived.set()
         arrived = anyio.Event()
@@ -102,11 +110,11 @@ async def serving(
     app.router.add_get("/market/stream", handle)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     host, port = runner.addresses[0][:2]
     try:
-        yield Served(f"ws://{host}:{port}", peers, connected)
+        yield Served(f"{'wss' if ssl_context else 'ws'}://{host}:{port}", peers, connected)
     finally:
         for peer in peers:
             await peer.ws.close()
