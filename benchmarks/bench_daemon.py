@@ -25,7 +25,11 @@ Measured over `--duration` seconds after `--warmup`:
   thread's alone; RSS: the daemon process's resident memory at the end of the window;
 - waiting: the share of wall time the loop thread was runnable while another process had
   the core (Linux schedstat), and the load average around each configuration: on a shared
-  machine they say how much of the latency is not the daemon's.
+  machine they say how much of the latency is not the daemon's;
+- the machine: before each configuration, a fixed piece of Python (decimals, small frozen
+  values, a dict, an HMAC; about 60 µs back to back here) run on the daemon's core at the
+  pace the ticks will come, idle in between as the daemon is: its p50 and p99 are this
+  machine's own, at that moment, for a fixed amount of work.
 
 An amendment is matched to the new high whose stop it carries (high × (1 − callback), to the
 nearest high). Binance caps an account at 200 open conditional orders and 1200 orders a
@@ -35,6 +39,7 @@ constants, patched in the daemon's process only): the price schedule keeps the o
 
     python benchmarks/bench_daemon.py [--symbols 1,50,200] [--duration 25] [--warmup 3]
                                       [--amends-per-s 20] [--log-level info] [--profile PATH]
+                                      [--machine-s 5]
 """
 
 from __future__ import annotations
@@ -403,6 +408,61 @@ def _rss_mb(field: str) -> float:
     return float("nan")
 
 
+# --- the machine's own spread -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Leg:
+    name: str
+    price: Decimal
+    qty: Decimal
+
+
+def _fixed_work(keyed: Any) -> str:
+    """Always the same instructions: the kind of work a trail move does, without exitd."""
+    book = {}
+    price = START
+    for i in range(40):
+        price = (price * Decimal("1.001")).quantize(PRICE_TICK)
+        leg = _Leg(f"L{i}", price, Decimal(i))
+        book[leg.name] = leg
+    mac = keyed.copy()
+    mac.update("&".join(f"{name}={leg.price}" for name, leg in book.items()).encode())
+    return str(mac.hexdigest())
+
+
+def _machine(pace_s: float, seconds: float, pipe: Any) -> None:
+    import hashlib  # noqa: PLC0415
+    import hmac  # noqa: PLC0415
+
+    os.sched_setaffinity(0, {DAEMON_CORE})
+    keyed = hmac.new(API_SECRET.encode(), digestmod=hashlib.sha256)
+    back_to_back = []
+    for _ in range(200):
+        at = time.perf_counter_ns()
+        _fixed_work(keyed)
+        back_to_back.append(time.perf_counter_ns() - at)
+    paced = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        time.sleep(pace_s)
+        at = time.perf_counter_ns()
+        _fixed_work(keyed)
+        paced.append(time.perf_counter_ns() - at)
+    pipe.send((min(back_to_back), paced))
+
+
+def machine_spread(n: int, seconds: float) -> tuple[int, list[int]]:
+    """The fixed work's best time back to back, and its times at the ticks' pace."""
+    ctx = mp.get_context("spawn")
+    here, there = ctx.Pipe()
+    process = ctx.Process(target=_machine, args=(1 / (n * TICKS_PER_S), seconds, there))
+    process.start()
+    result: tuple[int, list[int]] = here.recv()
+    process.join()
+    return result
+
+
 # --- this process -----------------------------------------------------------------------------
 
 
@@ -468,6 +528,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=25.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=3.0, help="ticking seconds not measured")
     parser.add_argument("--amends-per-s", type=float, default=20.0)
+    parser.add_argument(
+        "--machine-s", type=float, default=5.0, help="seconds of the fixed work, before each"
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
     parser.add_argument(
         "--profile", metavar="PATH", help="cProfile the daemon while measured: PATH.<symbols>"
@@ -480,6 +543,7 @@ def main() -> None:
     )
     for n in (int(s) for s in args.symbols.split(",")):
         load = os.getloadavg()[0]
+        best, paced = machine_spread(n, args.machine_s)
         result = run_one(n, args)
         inside, outside = result["daemon"], result["sim"]
         every = result["schedule"].every
@@ -491,6 +555,10 @@ def main() -> None:
         )
         print(f"  daemon      tick → send     {_percentiles(inside['latencies'])}")
         print(f"  end to end  push → arrival  {_percentiles(outside['latencies'])}")
+        print(
+            f"  machine     fixed work      {_percentiles(paced)} "
+            f"({best / 1000:.0f} µs back to back; {n * TICKS_PER_S} times a second, before)"
+        )
         print(
             f"  CPU {inside['cpu']:.1%} of a core (event loop thread {inside['loop_cpu']:.1%}, "
             f"runnable but waiting for a core {inside['queued']:.1%} of the time), "
