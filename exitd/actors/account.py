@@ -68,7 +68,10 @@ class Account:
         self.filters: Mapping[str, SymbolFilters] = {}
         self._positions: dict[str, PositionView] = {}
         self._orders: dict[str, tuple[OrderView, ...]] = {}
-        self._read_at = float("-inf")
+        self._read_at = float("-inf")  # when the last read started
+        # Symbols the user stream has changed since the last read started: a read of their
+        # orders made before that is stale (a closed position's orders still listed).
+        self._changed: set[str] = set()
         self.liveness = Liveness()
         self._reading = anyio.Lock()
         self.reconciled = anyio.Event()
@@ -157,30 +160,36 @@ class Account:
         self.reconciled.set()
         log.info("account.reconciled", positions=len(self._positions), symbols=len(symbols))
 
-    async def _read(self, max_age_s: float) -> bool:
+    async def _read(self, max_age_s: float, symbol: str | None = None) -> bool:
+        """Read the account unless the last read is at most `max_age_s` old and `symbol`'s
+        orders have not changed since it started."""
         async with self._reading:
-            if time.monotonic() - self._read_at <= max_age_s:
+            if symbol not in self._changed and time.monotonic() - self._read_at <= max_age_s:
                 return True
+            started, changed = time.monotonic(), self._changed
+            self._changed = set()
             try:
                 with self.liveness.working():
                     positions = await self._exchange.positions()
                     orders = await self._exchange.open_orders()
             except ExchangeUnavailable as exc:
                 log.warning("account.reconcile_failed", error=str(exc))
+                self._changed |= changed
                 return False
             self._positions = {p.symbol: p for p in positions if p.amount != 0}
             by_symbol: dict[str, list[OrderView]] = {}
             for order in orders:
                 by_symbol.setdefault(order.symbol, []).append(order)
             self._orders = {s: tuple(o) for s, o in by_symbol.items()}
-            self._read_at = time.monotonic()
+            self._read_at = started
             return True
 
     async def state_of(self, symbol: str, fresh: bool = False) -> ExchangeState:
         """The exchange's view of one symbol for a starting symbol actor: one account read
         serves every actor that starts within a second (200 positions, one request), unless
-        `fresh` (an actor restarted after a crash) asks for a read made now."""
-        while not await self._read(max_age_s=0 if fresh else _CACHE_S):
+        `fresh` (an actor restarted after a crash) asks for a read made now, or the stream has
+        changed the symbol since (a position opened just after another closed)."""
+        while not await self._read(0 if fresh else _CACHE_S, symbol):
             await anyio.sleep(_RETRY_S)
         mark: Decimal | None = None
         time_ms = _wall_ms()
@@ -207,6 +216,7 @@ class Account:
 
     def _on_order(self, update: OrderUpdate) -> None:
         order = update.order
+        self._changed.add(order.symbol)
         if order.conditional and not order.state.open:
             self._gateway.post(ConditionalOrderGone(order.client_order_id))
         if order.symbol in self._live_actors():
@@ -216,6 +226,7 @@ class Account:
 
     def _on_position(self, update: PositionUpdate) -> None:
         position = update.position
+        self._changed.add(position.symbol)
         if position.amount == 0:
             self._positions.pop(position.symbol, None)
         else:

@@ -146,3 +146,27 @@ time_limit_s = 1
         assert [(f.qty, f.price) for f in time_fills] == [(D("1.000"), D("40000.0"))]
         await live.settle(SYMBOL)
         assert open_exit_orders(ledger, SYMBOL) == []
+
+
+async def test_a_position_opened_just_after_another_closed_gets_its_own_stops(
+    tmp_path: Path,
+) -> None:
+    """The account's last read, under a second old, still lists the closed position's
+    orders: the next position's actor must not take them for its own resting stops."""
+    async with live_daemon(tmp_path) as live:
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        await live.settle(SYMBOL)
+        await live.daemon.account.reconcile()  # a read made now, the first position's orders in it
+        await live.price(SYMBOL, "39100")  # through the HARD_SL at 39200: flat
+        await live.settle(SYMBOL)
+        assert live.sim.account.position(SYMBOL).amount == 0
+        await live.open(SYMBOL, "LONG", "1", "39100")  # an entry bot buys again at once
+        await live.settle(SYMBOL, timeout_s=1.0)
+        algo = live.sim.account.open_algo_orders(SYMBOL)
+        assert [(o.trigger_price, o.close_position) for o in algo] == [(D("38318.00"), True)]
+        assert {leg_of(o) for o in open_exit_orders(live.sim.account.ledger, SYMBOL)} == {
+            "HARD_SL",
+            "TP1",
+            "TP2",
+        }
