@@ -217,8 +217,7 @@ class Gateway:
         elif isinstance(message, ConditionalOrdersOpen):
             self._conditional = set(message.client_order_ids) | self._conditional_in_flight()
         elif isinstance(message, ForeignExitSeen):
-            if message.client_order_id not in self._counted_conflicts:
-                self.metrics = self.metrics.record_conflict(message.module)
+            self._count_conflict(message.module, message.client_order_id)
         else:
             assert isinstance(message, ConditionalOrderGone)
             self._conditional.discard(message.client_order_id)
@@ -250,10 +249,7 @@ class Gateway:
             self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED, "invalid")
             return
         if verdict.ownership_conflict:
-            self.metrics = self.metrics.record_conflict(write.module)
-            self._counted_conflicts[write.client_order_id] = None
-            if len(self._counted_conflicts) > _COUNTED_CONFLICTS:
-                del self._counted_conflicts[next(iter(self._counted_conflicts))]
+            self._count_conflict(write.module, write.client_order_id)
             _write_log(write).warning("exit_guard.ownership_conflict", reason=verdict.reason)
         if verdict.outcome is Verdict.SHADOW:
             self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
@@ -272,6 +268,16 @@ class Gateway:
                 f"replaced in the queue by {write.client_order_id}",
                 OrderOutcome.SUPERSEDED,
             )
+
+    def _count_conflict(self, module: str, client_order_id: str) -> None:
+        """Once per order, however often it is sent again or seen resting (by reconciliation,
+        or by a restarted symbol actor)."""
+        if client_order_id in self._counted_conflicts:
+            return
+        self.metrics = self.metrics.record_conflict(module)
+        self._counted_conflicts[client_order_id] = None
+        if len(self._counted_conflicts) > _COUNTED_CONFLICTS:
+            del self._counted_conflicts[next(iter(self._counted_conflicts))]
 
     def _not_sent(
         self,

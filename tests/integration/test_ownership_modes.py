@@ -164,6 +164,24 @@ async def test_hard_guard_refuses_a_legacy_order_before_the_exchange(tmp_path: P
         assert live.daemon.gateway.metrics.conflicts == {"hybrid_tpsl": 1}
 
 
+async def test_a_legacy_order_sent_again_is_one_conflict(tmp_path: Path) -> None:
+    async with live_daemon(tmp_path, mode="EXIT_BRAIN_V3", guard="hard") as live:
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        await live.settle(SYMBOL)
+        for _ in range(3):  # a module retrying the same order
+            answer = await submit_order(
+                live.daemon.gateway.mailbox, "hybrid_tpsl", OrderKind.SL, legacy_stop("ht-1")
+            )
+            assert isinstance(answer.outcome, NotSent)
+        await submit_order(
+            live.daemon.gateway.mailbox, "hybrid_tpsl", OrderKind.SL, legacy_stop("ht-2")
+        )
+        metrics = live.daemon.gateway.metrics
+        assert metrics.count(module="hybrid_tpsl", outcome=OrderOutcome.REFUSED) == 4
+        assert metrics.conflicts == {"hybrid_tpsl": 2}
+
+
 async def test_a_foreign_exit_order_on_an_owned_symbol_is_a_counted_conflict(
     tmp_path: Path,
 ) -> None:
@@ -187,3 +205,42 @@ async def test_a_foreign_exit_order_on_an_owned_symbol_is_a_counted_conflict(
         await live.daemon.account.reconcile()  # seen again: counted once
         await live.settle(SYMBOL)
         assert live.daemon.gateway.metrics.conflicts == {"foreign": 1}
+
+
+async def test_a_foreign_exit_order_still_resting_for_the_next_position_is_counted_once(
+    tmp_path: Path,
+) -> None:
+    async with live_daemon(tmp_path, mode="EXIT_BRAIN_V3", guard="soft") as live:
+        await live.price(SYMBOL, "40000")
+        await live.open(SYMBOL, "LONG", "1", "40000")
+        await live.settle(SYMBOL)
+        params = {
+            "symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "quantity": "0.1",
+            "price": "41000", "timeInForce": "GTC", "reduceOnly": "true",
+            "newClientOrderId": "someone-elses-tp",
+        }  # fmt: skip
+        placed = await live.client.call("POST", "/fapi/v1/order", params)
+        assert placed.status == 200, placed.body
+        await live.daemon.account.reconcile()
+        await until(live, lambda: live.daemon.gateway.metrics.total_conflicts == 1)
+        first = live.daemon.account.actors[SYMBOL]
+        await live.price(SYMBOL, "38000")  # through the hard stop: flat
+        await live.settle(SYMBOL)
+        assert live.sim.account.position(SYMBOL).amount == 0
+        assert "someone-elses-tp" in {
+            o.client_order_id for o in live.sim.account.open_orders(SYMBOL)
+        }
+        with capture_logs() as logs:
+            await live.open(SYMBOL, "LONG", "1", "38000")  # the next position: a new actor
+            await live.settle(SYMBOL)
+            await live.daemon.account.reconcile()
+            await until(
+                live, lambda: any(e["event"] == "exit_guard.ownership_conflict" for e in logs)
+            )
+            await live.settle(SYMBOL)
+        gateway = live.daemon.gateway.mailbox.receive
+        await until(live, lambda: not gateway.statistics().current_buffer_used)  # sighting read
+        assert live.daemon.account.actors[SYMBOL] is not first
+        seen = [e for e in logs if e["event"] == "exit_guard.ownership_conflict"]
+        assert [e["client_order_id"] for e in seen] == ["someone-elses-tp"]  # seen anew
+        assert live.daemon.gateway.metrics.conflicts == {"foreign": 1}  # one order, counted once
