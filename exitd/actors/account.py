@@ -176,7 +176,15 @@ class Account:
                 log.warning("account.reconcile_failed", error=str(exc))
                 self._changed |= changed
                 return False
-            self._positions = {p.symbol: p for p in positions if p.amount != 0}
+            # A position the stream changed while the read was on its way keeps the stream's
+            # word, which is newer: a take-profit's fill must not be undone by a position
+            # read just before it (its actor would see the position grow back).
+            read = {p.symbol: p for p in positions if p.amount != 0}
+            for symbol_with_news in self._changed:
+                read.pop(symbol_with_news, None)
+                if symbol_with_news in self._positions:
+                    read[symbol_with_news] = self._positions[symbol_with_news]
+            self._positions = read
             by_symbol: dict[str, list[OrderView]] = {}
             for order in orders:
                 by_symbol.setdefault(order.symbol, []).append(order)
