@@ -33,6 +33,17 @@ from exitd.actors.messages import (
     Submit,
     WriteAnswer,
 )
+from exitd.actors.outcome_lookup import (
+    InFlight,
+    LookAgain,
+    SendAgain,
+    after_lookup,
+    after_restart,
+    duplicate_id,
+    looked_up_as_conditional,
+    lookup_due,
+    unknown_outcome,
+)
 from exitd.actors.runtime import Mailbox, Pulse
 from exitd.actors.write_queue import RateBudget, WriteQueue, slot_allows
 from exitd.engine.client_ids import parse_client_order_id
@@ -40,9 +51,7 @@ from exitd.exchange.port import (
     ORDER_TYPES,
     Accepted,
     Exchange,
-    NotFound,
     OrderRequest,
-    OrderView,
     Rejected,
     RejectKind,
     Unknown,
@@ -56,8 +65,6 @@ from exitd.ownership import WriteOutcome as Verdict
 log = structlog.get_logger("exitd.gateway")
 
 _MAX_CONCURRENT_SENDS = 16
-_LOOKUP_FIRST_S = 1.0
-_LOOKUP_MAX_S = 10.0
 _RATE_PAUSE_S = 1.0
 _CLOCK_RESENDS = 3
 # Legacy writes already counted as conflicts at submit, remembered so that reconciliation,
@@ -72,18 +79,6 @@ class OwnershipRules:
     mode: Mode
     guard: Guard
     legacy_modules: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _InFlight:
-    """A write whose outcome is not known yet: being sent, or unknown and to be looked up."""
-
-    submit: Submit
-    sent_at: float
-    unknown: bool = False
-    lookup_at: float = 0.0
-    lookups: int = 0
-    looking: bool = False
 
 
 def write_problem(submit: Submit) -> str | None:
@@ -136,7 +131,7 @@ class Gateway:
         self._activity = activity or Pulse()
         self.liveness = Liveness(clock)
         self._queue = WriteQueue()
-        self._inflight: dict[str, _InFlight] = {}
+        self._inflight: dict[str, InFlight] = {}
         self._conditional: set[str] = set()
         self._budget = RateBudget()
         self._paused_until = 0.0
@@ -154,10 +149,7 @@ class Gateway:
     async def run(self, incarnation: int) -> None:
         now = self._clock()
         for cid, entry in self._inflight.items():
-            if not entry.unknown:  # cut off mid-send by the crash: it may have arrived
-                self._inflight[cid] = replace(entry, unknown=True, lookup_at=now, looking=False)
-            elif entry.looking:  # its lookup was cut off: look again
-                self._inflight[cid] = replace(entry, looking=False)
+            self._inflight[cid] = after_restart(entry, now)
         self._sending = 0
         try:
             async with anyio.create_task_group() as tasks:
@@ -320,7 +312,7 @@ class Gateway:
                 continue
             self._queue.take(submit)
             self._sending += 1
-            self._inflight[submit.write.client_order_id] = _InFlight(submit, self._clock())
+            self._inflight[submit.write.client_order_id] = InFlight(submit, self._clock())
             if submit.tick_at is not None:
                 self.latency.tick_to_request.observe(time.monotonic() - submit.tick_at)
             self._tasks.start_soon(self._send, submit, self._start_send(submit.write))
@@ -390,18 +382,14 @@ class Gateway:
         if outcome.usage is not None:
             self._budget = RateBudget(outcome.usage, self._clock())
         if isinstance(outcome, Unknown):
-            entry = self._inflight[cid]
-            now = self._clock()
-            self._inflight[cid] = replace(entry, unknown=True, lookup_at=now + _LOOKUP_FIRST_S)
+            self._inflight[cid] = unknown_outcome(self._inflight[cid], self._clock())
             self._record(write, OrderOutcome.UNKNOWN)
             _write_log(write).warning("exit_gateway.unknown", reason=outcome.reason)
             return
         if isinstance(outcome, Rejected) and self._resend(submit, outcome):
             return
         if isinstance(outcome, Rejected) and outcome.kind is RejectKind.DUPLICATE_ID:
-            # The id is open on the exchange already: read it and adopt it, never a new one.
-            entry = self._inflight[cid]
-            self._inflight[cid] = replace(entry, unknown=True, lookup_at=self._clock())
+            self._inflight[cid] = duplicate_id(self._inflight[cid], self._clock())
             _write_log(write).info("exit_gateway.duplicate_id")
             return
         sent = self._inflight.pop(cid, None)
@@ -487,7 +475,7 @@ class Gateway:
         if self._tasks is None or now < self._paused_until:
             return
         for cid, entry in list(self._inflight.items()):
-            if entry.unknown and not entry.looking and now >= entry.lookup_at:
+            if lookup_due(entry, now):
                 self._inflight[cid] = replace(entry, looking=True)
                 self._tasks.start_soon(self._look_up, cid)
         self._dispatch()
@@ -495,12 +483,11 @@ class Gateway:
     async def _look_up(self, cid: str) -> None:
         entry = self._inflight[cid]
         write = entry.submit.write
-        conditional = (
-            write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
-        )
         try:
             with self.liveness.working():
-                found = await self._exchange.query(write.symbol, cid, conditional)
+                found = await self._exchange.query(
+                    write.symbol, cid, looked_up_as_conditional(write)
+                )
         except Exception as exc:
             log.error("exit_gateway.lookup_failed", error=repr(exc), exc_info=True)
             found = Unknown("lookup failed")
@@ -512,30 +499,16 @@ class Gateway:
         )
         if isinstance(found, Rejected):
             self._rate_limited(write.symbol, cid, found)
-        now = self._clock()
-        entry = replace(entry, looking=False, lookups=entry.lookups + 1)
-        gone = isinstance(found, NotFound) or (
-            isinstance(found, Rejected) and found.kind is RejectKind.NOT_FOUND
-        )
-        if isinstance(found, OrderView) and isinstance(write, CancelWrite) and found.state.open:
+        settled = after_lookup(entry, found, self._clock(), self._recv_window_s)
+        if isinstance(settled, LookAgain):
+            self._inflight[cid] = settled.entry
+        elif isinstance(settled, SendAgain):
             self._inflight.pop(cid)
-            # The cancel did not happen: send it again (its latency counted once already).
+            # The cancel goes out again (its latency counted once already).
             self._queue.push_front(replace(entry.submit, tick_at=None))
-        elif isinstance(found, OrderView):
-            self._inflight.pop(cid)
-            self._answer(entry.submit, Accepted(found), entry.sent_at)
-        elif gone and isinstance(write, CancelWrite):
-            self._inflight.pop(cid)
-            not_found = Rejected(RejectKind.NOT_FOUND, "order not found")
-            self._answer(entry.submit, not_found, entry.sent_at)
-        elif gone and now > entry.sent_at + self._recv_window_s + _LOOKUP_FIRST_S:
-            # Past the recvWindow the exchange can no longer take the request: it never landed.
-            self._inflight.pop(cid)
-            reason = "not on the exchange after its recvWindow: it was never placed"
-            self._answer(entry.submit, Rejected(RejectKind.OTHER, reason), entry.sent_at)
         else:
-            wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
-            self._inflight[cid] = replace(entry, lookup_at=now + wait)
+            self._inflight.pop(cid)
+            self._answer(entry.submit, settled.outcome, entry.sent_at)
         self._dispatch()
 
 
