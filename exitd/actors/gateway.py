@@ -45,10 +45,10 @@ from exitd.actors.outcome_lookup import (
     unknown_outcome,
 )
 from exitd.actors.runtime import Mailbox, Pulse
+from exitd.actors.write_lines import order_fields, write_action, write_log, write_submit_lines
 from exitd.actors.write_queue import RateBudget, WriteQueue, slot_allows
-from exitd.engine.client_ids import parse_client_order_id
+from exitd.actors.write_rules import write_problem
 from exitd.exchange.port import (
-    ORDER_TYPES,
     Accepted,
     Exchange,
     OrderRequest,
@@ -59,7 +59,7 @@ from exitd.exchange.port import (
 )
 from exitd.ops.latency import GatewayLatency
 from exitd.ops.metrics import OrderMetrics, OrderOutcome
-from exitd.ownership import SAFETY_NET, Guard, Mode, check_write
+from exitd.ownership import Guard, Mode, check_write
 from exitd.ownership import WriteOutcome as Verdict
 
 log = structlog.get_logger("exitd.gateway")
@@ -79,32 +79,6 @@ class OwnershipRules:
     mode: Mode
     guard: Guard
     legacy_modules: tuple[str, ...]
-
-
-def write_problem(submit: Submit) -> str | None:
-    """Why a write may not go out at all; exits are reduce-only or close-position only."""
-    write = submit.write
-    cid = write.client_order_id
-    if not cid or len(cid) > 36:
-        return f"client id {cid!r}: 1 to 36 characters"
-    if isinstance(write, CancelWrite):
-        return None
-    order = write.order
-    if order.type not in ORDER_TYPES:
-        return f"order type {order.type!r}: one of {', '.join(sorted(ORDER_TYPES))}"
-    if not (order.reduce_only or order.close_position):
-        return "an exit order must be reduce-only or close-position"
-    if write.module == SAFETY_NET and not (order.close_position and order.conditional):
-        return "the safety net places close-position stops only"
-    if order.close_position and (order.quantity is not None or not order.conditional):
-        return "close-position is for stop orders, without a quantity"
-    if not order.close_position and (order.quantity is None or order.quantity <= 0):
-        return "a positive quantity"
-    for name in ("price", "trigger_price", "activation_price", "callback_rate"):
-        value = getattr(order, name)
-        if value is not None and not (value.is_finite() and value > 0):
-            return f"{name} {value}: a positive price"
-    return None
 
 
 class Gateway:
@@ -176,7 +150,7 @@ class Gateway:
         self._dispatch()
         if self._submit_lines and self._tasks is not None:
             # After the sends just started, not before them.
-            self._tasks.start_soon(_write_submit_lines, self._submit_lines)
+            self._tasks.start_soon(write_submit_lines, self._submit_lines)
             self._submit_lines = []
         self._activity.notify()
 
@@ -237,7 +211,7 @@ class Gateway:
             # way, so rendering it never delays the stop (a seventh of a tick's latency).
             self._submit_lines.append(write)
         else:
-            _write_log(write).info("exit_gateway.submit", action=_action(write))
+            write_log(write).info("exit_gateway.submit", action=write_action(write))
         if problem is not None:
             self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED, "invalid")
             return
@@ -246,7 +220,7 @@ class Gateway:
             self._counted_conflicts[write.client_order_id] = None
             if len(self._counted_conflicts) > _COUNTED_CONFLICTS:
                 del self._counted_conflicts[next(iter(self._counted_conflicts))]
-            _write_log(write).warning("exit_guard.ownership_conflict", reason=verdict.reason)
+            write_log(write).warning("exit_guard.ownership_conflict", reason=verdict.reason)
         if verdict.outcome is Verdict.SHADOW:
             self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
             return
@@ -284,7 +258,7 @@ class Gateway:
             leg=write.leg,
             client_order_id=write.client_order_id,
             reason=message,
-            **_order_fields(submit),
+            **order_fields(submit),
         )
         submit.reply(WriteAnswer(write, NotSent(reason, message)))
 
@@ -384,13 +358,13 @@ class Gateway:
         if isinstance(outcome, Unknown):
             self._inflight[cid] = unknown_outcome(self._inflight[cid], self._clock())
             self._record(write, OrderOutcome.UNKNOWN)
-            _write_log(write).warning("exit_gateway.unknown", reason=outcome.reason)
+            write_log(write).warning("exit_gateway.unknown", reason=outcome.reason)
             return
         if isinstance(outcome, Rejected) and self._resend(submit, outcome):
             return
         if isinstance(outcome, Rejected) and outcome.kind is RejectKind.DUPLICATE_ID:
             self._inflight[cid] = duplicate_id(self._inflight[cid], self._clock())
-            _write_log(write).info("exit_gateway.duplicate_id")
+            write_log(write).info("exit_gateway.duplicate_id")
             return
         sent = self._inflight.pop(cid, None)
         self._clock_resends.pop(cid, None)
@@ -433,13 +407,13 @@ class Gateway:
         cid = write.client_order_id
         if sent_at is not None:
             self.latency.round_trip.observe(self._clock() - sent_at)
-        bound = _write_log(write)
+        bound = write_log(write)
         if isinstance(outcome, Accepted):
             self._record(write, OrderOutcome.ACCEPTED)
             if isinstance(write, PlaceWrite):
                 if write.order.conditional and outcome.order.state.open:
                     self._conditional.add(cid)
-                bound.info("exit_gateway.placed", **_order_fields(submit))
+                bound.info("exit_gateway.placed", **order_fields(submit))
             else:
                 self._conditional.discard(cid)
                 bound.info("exit_gateway.cancelled")
@@ -452,7 +426,7 @@ class Gateway:
                 reject=outcome.kind.value,
                 code=outcome.code,
                 reason=outcome.reason,
-                **_order_fields(submit),
+                **order_fields(submit),
             )
         submit.reply(WriteAnswer(write, outcome))
         self._activity.notify()
@@ -525,42 +499,3 @@ async def _already(outcome: WriteOutcome) -> WriteOutcome:
 def _refusal_code(ownership_conflict: bool) -> str:
     """The metrics' code for the gateway's own ownership refusal."""
     return "hard_guard" if ownership_conflict else "unknown_module"
-
-
-def _write_log(write: PlaceWrite | CancelWrite) -> structlog.typing.FilteringBoundLogger:
-    """The gateway's logger for one write: every line about it names the same five things."""
-    bound: structlog.typing.FilteringBoundLogger = log.bind(
-        module=write.module,
-        symbol=write.symbol,
-        kind=write.kind.value,
-        leg=write.leg,
-        client_order_id=write.client_order_id,
-    )
-    return bound
-
-
-def _action(write: PlaceWrite | CancelWrite) -> str:
-    return "cancel" if isinstance(write, CancelWrite) else write.order.type
-
-
-async def _write_submit_lines(writes: list[PlaceWrite | CancelWrite]) -> None:
-    for write in writes:
-        _write_log(write).info("exit_gateway.submit", action=_action(write))
-
-
-def _order_fields(submit: Submit) -> dict[str, object]:
-    write = submit.write
-    if not isinstance(write, PlaceWrite):
-        return {}
-    order = write.order
-    ref = parse_client_order_id(order.client_order_id)
-    fields: dict[str, object] = {"type": order.type, "side": order.side.value}
-    for name in ("quantity", "price", "trigger_price"):
-        value = getattr(order, name)
-        if value is not None:
-            fields[name] = str(value)
-    if order.close_position:
-        fields["close_position"] = True
-    if ref is None:
-        fields["foreign_id"] = True
-    return fields
