@@ -33,16 +33,25 @@ from exitd.actors.messages import (
     Submit,
     WriteAnswer,
 )
+from exitd.actors.outcome_lookup import (
+    InFlight,
+    LookAgain,
+    SendAgain,
+    after_lookup,
+    after_restart,
+    duplicate_id,
+    looked_up_as_conditional,
+    lookup_due,
+    unknown_outcome,
+)
 from exitd.actors.runtime import Mailbox, Pulse
+from exitd.actors.write_lines import order_fields, write_action, write_log, write_submit_lines
 from exitd.actors.write_queue import RateBudget, WriteQueue, slot_allows
-from exitd.engine.client_ids import parse_client_order_id
+from exitd.actors.write_rules import write_problem
 from exitd.exchange.port import (
-    ORDER_TYPES,
     Accepted,
     Exchange,
-    NotFound,
     OrderRequest,
-    OrderView,
     Rejected,
     RejectKind,
     Unknown,
@@ -50,14 +59,12 @@ from exitd.exchange.port import (
 )
 from exitd.ops.latency import GatewayLatency
 from exitd.ops.metrics import OrderMetrics, OrderOutcome
-from exitd.ownership import SAFETY_NET, Guard, Mode, check_write
+from exitd.ownership import Guard, Mode, check_write
 from exitd.ownership import WriteOutcome as Verdict
 
 log = structlog.get_logger("exitd.gateway")
 
 _MAX_CONCURRENT_SENDS = 16
-_LOOKUP_FIRST_S = 1.0
-_LOOKUP_MAX_S = 10.0
 _RATE_PAUSE_S = 1.0
 _CLOCK_RESENDS = 3
 # Legacy writes already counted as conflicts at submit, remembered so that reconciliation,
@@ -72,44 +79,6 @@ class OwnershipRules:
     mode: Mode
     guard: Guard
     legacy_modules: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _InFlight:
-    """A write whose outcome is not known yet: being sent, or unknown and to be looked up."""
-
-    submit: Submit
-    sent_at: float
-    unknown: bool = False
-    lookup_at: float = 0.0
-    lookups: int = 0
-    looking: bool = False
-
-
-def write_problem(submit: Submit) -> str | None:
-    """Why a write may not go out at all; exits are reduce-only or close-position only."""
-    write = submit.write
-    cid = write.client_order_id
-    if not cid or len(cid) > 36:
-        return f"client id {cid!r}: 1 to 36 characters"
-    if isinstance(write, CancelWrite):
-        return None
-    order = write.order
-    if order.type not in ORDER_TYPES:
-        return f"order type {order.type!r}: one of {', '.join(sorted(ORDER_TYPES))}"
-    if not (order.reduce_only or order.close_position):
-        return "an exit order must be reduce-only or close-position"
-    if write.module == SAFETY_NET and not (order.close_position and order.conditional):
-        return "the safety net places close-position stops only"
-    if order.close_position and (order.quantity is not None or not order.conditional):
-        return "close-position is for stop orders, without a quantity"
-    if not order.close_position and (order.quantity is None or order.quantity <= 0):
-        return "a positive quantity"
-    for name in ("price", "trigger_price", "activation_price", "callback_rate"):
-        value = getattr(order, name)
-        if value is not None and not (value.is_finite() and value > 0):
-            return f"{name} {value}: a positive price"
-    return None
 
 
 class Gateway:
@@ -136,7 +105,7 @@ class Gateway:
         self._activity = activity or Pulse()
         self.liveness = Liveness(clock)
         self._queue = WriteQueue()
-        self._inflight: dict[str, _InFlight] = {}
+        self._inflight: dict[str, InFlight] = {}
         self._conditional: set[str] = set()
         self._budget = RateBudget()
         self._paused_until = 0.0
@@ -154,10 +123,7 @@ class Gateway:
     async def run(self, incarnation: int) -> None:
         now = self._clock()
         for cid, entry in self._inflight.items():
-            if not entry.unknown:  # cut off mid-send by the crash: it may have arrived
-                self._inflight[cid] = replace(entry, unknown=True, lookup_at=now, looking=False)
-            elif entry.looking:  # its lookup was cut off: look again
-                self._inflight[cid] = replace(entry, looking=False)
+            self._inflight[cid] = after_restart(entry, now)
         self._sending = 0
         try:
             async with anyio.create_task_group() as tasks:
@@ -184,7 +150,7 @@ class Gateway:
         self._dispatch()
         if self._submit_lines and self._tasks is not None:
             # After the sends just started, not before them.
-            self._tasks.start_soon(_write_submit_lines, self._submit_lines)
+            self._tasks.start_soon(write_submit_lines, self._submit_lines)
             self._submit_lines = []
         self._activity.notify()
 
@@ -244,13 +210,13 @@ class Gateway:
             # way, so rendering it never delays the stop (a seventh of a tick's latency).
             self._submit_lines.append(write)
         else:
-            _write_log(write).info("exit_gateway.submit", action=_action(write))
+            write_log(write).info("exit_gateway.submit", action=write_action(write))
         if problem is not None:
             self._not_sent(submit, NotSentReason.REFUSED, problem, OrderOutcome.REFUSED, "invalid")
             return
         if verdict.ownership_conflict:
             self._count_conflict(write.module, write.client_order_id)
-            _write_log(write).warning("exit_guard.ownership_conflict", reason=verdict.reason)
+            write_log(write).warning("exit_guard.ownership_conflict", reason=verdict.reason)
         if verdict.outcome is Verdict.SHADOW:
             self._not_sent(submit, NotSentReason.SHADOW, verdict.reason, OrderOutcome.SHADOW)
             return
@@ -298,7 +264,7 @@ class Gateway:
             leg=write.leg,
             client_order_id=write.client_order_id,
             reason=message,
-            **_order_fields(submit),
+            **order_fields(submit),
         )
         submit.reply(WriteAnswer(write, NotSent(reason, message)))
 
@@ -326,7 +292,7 @@ class Gateway:
                 continue
             self._queue.take(submit)
             self._sending += 1
-            self._inflight[submit.write.client_order_id] = _InFlight(submit, self._clock())
+            self._inflight[submit.write.client_order_id] = InFlight(submit, self._clock())
             if submit.tick_at is not None:
                 self.latency.tick_to_request.observe(time.monotonic() - submit.tick_at)
             self._tasks.start_soon(self._send, submit, self._start_send(submit.write))
@@ -396,19 +362,15 @@ class Gateway:
         if outcome.usage is not None:
             self._budget = RateBudget(outcome.usage, self._clock())
         if isinstance(outcome, Unknown):
-            entry = self._inflight[cid]
-            now = self._clock()
-            self._inflight[cid] = replace(entry, unknown=True, lookup_at=now + _LOOKUP_FIRST_S)
+            self._inflight[cid] = unknown_outcome(self._inflight[cid], self._clock())
             self._record(write, OrderOutcome.UNKNOWN)
-            _write_log(write).warning("exit_gateway.unknown", reason=outcome.reason)
+            write_log(write).warning("exit_gateway.unknown", reason=outcome.reason)
             return
         if isinstance(outcome, Rejected) and self._resend(submit, outcome):
             return
         if isinstance(outcome, Rejected) and outcome.kind is RejectKind.DUPLICATE_ID:
-            # The id is open on the exchange already: read it and adopt it, never a new one.
-            entry = self._inflight[cid]
-            self._inflight[cid] = replace(entry, unknown=True, lookup_at=self._clock())
-            _write_log(write).info("exit_gateway.duplicate_id")
+            self._inflight[cid] = duplicate_id(self._inflight[cid], self._clock())
+            write_log(write).info("exit_gateway.duplicate_id")
             return
         sent = self._inflight.pop(cid, None)
         self._clock_resends.pop(cid, None)
@@ -451,13 +413,13 @@ class Gateway:
         cid = write.client_order_id
         if sent_at is not None:
             self.latency.round_trip.observe(self._clock() - sent_at)
-        bound = _write_log(write)
+        bound = write_log(write)
         if isinstance(outcome, Accepted):
             self._record(write, OrderOutcome.ACCEPTED)
             if isinstance(write, PlaceWrite):
                 if write.order.conditional and outcome.order.state.open:
                     self._conditional.add(cid)
-                bound.info("exit_gateway.placed", **_order_fields(submit))
+                bound.info("exit_gateway.placed", **order_fields(submit))
             else:
                 self._conditional.discard(cid)
                 bound.info("exit_gateway.cancelled")
@@ -470,7 +432,7 @@ class Gateway:
                 reject=outcome.kind.value,
                 code=outcome.code,
                 reason=outcome.reason,
-                **_order_fields(submit),
+                **order_fields(submit),
             )
         submit.reply(WriteAnswer(write, outcome))
         self._activity.notify()
@@ -493,7 +455,7 @@ class Gateway:
         if self._tasks is None or now < self._paused_until:
             return
         for cid, entry in list(self._inflight.items()):
-            if entry.unknown and not entry.looking and now >= entry.lookup_at:
+            if lookup_due(entry, now):
                 self._inflight[cid] = replace(entry, looking=True)
                 self._tasks.start_soon(self._look_up, cid)
         self._dispatch()
@@ -501,12 +463,11 @@ class Gateway:
     async def _look_up(self, cid: str) -> None:
         entry = self._inflight[cid]
         write = entry.submit.write
-        conditional = (
-            write.order.conditional if isinstance(write, PlaceWrite) else write.conditional
-        )
         try:
             with self.liveness.working():
-                found = await self._exchange.query(write.symbol, cid, conditional)
+                found = await self._exchange.query(
+                    write.symbol, cid, looked_up_as_conditional(write)
+                )
         except Exception as exc:
             log.error("exit_gateway.lookup_failed", error=repr(exc), exc_info=True)
             found = Unknown("lookup failed")
@@ -518,30 +479,16 @@ class Gateway:
         )
         if isinstance(found, Rejected):
             self._rate_limited(write.symbol, cid, found)
-        now = self._clock()
-        entry = replace(entry, looking=False, lookups=entry.lookups + 1)
-        gone = isinstance(found, NotFound) or (
-            isinstance(found, Rejected) and found.kind is RejectKind.NOT_FOUND
-        )
-        if isinstance(found, OrderView) and isinstance(write, CancelWrite) and found.state.open:
+        settled = after_lookup(entry, found, self._clock(), self._recv_window_s)
+        if isinstance(settled, LookAgain):
+            self._inflight[cid] = settled.entry
+        elif isinstance(settled, SendAgain):
             self._inflight.pop(cid)
-            # The cancel did not happen: send it again (its latency counted once already).
+            # The cancel goes out again (its latency counted once already).
             self._queue.push_front(replace(entry.submit, tick_at=None))
-        elif isinstance(found, OrderView):
-            self._inflight.pop(cid)
-            self._answer(entry.submit, Accepted(found), entry.sent_at)
-        elif gone and isinstance(write, CancelWrite):
-            self._inflight.pop(cid)
-            not_found = Rejected(RejectKind.NOT_FOUND, "order not found")
-            self._answer(entry.submit, not_found, entry.sent_at)
-        elif gone and now > entry.sent_at + self._recv_window_s + _LOOKUP_FIRST_S:
-            # Past the recvWindow the exchange can no longer take the request: it never landed.
-            self._inflight.pop(cid)
-            reason = "not on the exchange after its recvWindow: it was never placed"
-            self._answer(entry.submit, Rejected(RejectKind.OTHER, reason), entry.sent_at)
         else:
-            wait = min(_LOOKUP_FIRST_S * 2**entry.lookups, _LOOKUP_MAX_S)
-            self._inflight[cid] = replace(entry, lookup_at=now + wait)
+            self._inflight.pop(cid)
+            self._answer(entry.submit, settled.outcome, entry.sent_at)
         self._dispatch()
 
 
@@ -558,42 +505,3 @@ async def _already(outcome: WriteOutcome) -> WriteOutcome:
 def _refusal_code(ownership_conflict: bool) -> str:
     """The metrics' code for the gateway's own ownership refusal."""
     return "hard_guard" if ownership_conflict else "unknown_module"
-
-
-def _write_log(write: PlaceWrite | CancelWrite) -> structlog.typing.FilteringBoundLogger:
-    """The gateway's logger for one write: every line about it names the same five things."""
-    bound: structlog.typing.FilteringBoundLogger = log.bind(
-        module=write.module,
-        symbol=write.symbol,
-        kind=write.kind.value,
-        leg=write.leg,
-        client_order_id=write.client_order_id,
-    )
-    return bound
-
-
-def _action(write: PlaceWrite | CancelWrite) -> str:
-    return "cancel" if isinstance(write, CancelWrite) else write.order.type
-
-
-async def _write_submit_lines(writes: list[PlaceWrite | CancelWrite]) -> None:
-    for write in writes:
-        _write_log(write).info("exit_gateway.submit", action=_action(write))
-
-
-def _order_fields(submit: Submit) -> dict[str, object]:
-    write = submit.write
-    if not isinstance(write, PlaceWrite):
-        return {}
-    order = write.order
-    ref = parse_client_order_id(order.client_order_id)
-    fields: dict[str, object] = {"type": order.type, "side": order.side.value}
-    for name in ("quantity", "price", "trigger_price"):
-        value = getattr(order, name)
-        if value is not None:
-            fields[name] = str(value)
-    if order.close_position:
-        fields["close_position"] = True
-    if ref is None:
-        fields["foreign_id"] = True
-    return fields

@@ -15,7 +15,20 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from exitd.engine import BreakevenSpec, ExitProfile, TrailMode, TrailSpec, profile_problems
+from exitd.engine import (
+    BreakevenSpec,
+    Decision,
+    ExitProfile,
+    ExitState,
+    SymbolFilters,
+    Tick,
+    TrailMode,
+    TrailSpec,
+    build_plan,
+    profile_problems,
+    progress,
+    resume,
+)
 from exitd.numbers import NumberError, parse_decimal, parse_int
 
 _DECIMALS = {
@@ -38,6 +51,20 @@ def apply_overrides(profile: ExitProfile, overrides: Iterable[tuple[str, str]]) 
             "; ".join(f"{p.field} = {p.value}: allowed: {p.allowed}" for p in problems)
         )
     return profile
+
+
+def overridden(
+    state: ExitState, filters: SymbolFilters, overrides: Iterable[tuple[str, str]], tick: Tick
+) -> Decision:
+    """The same position under the changed profile, its progress and resting orders kept;
+    raises `OverrideRefused`."""
+    profile = apply_overrides(state.plan.profile, overrides)
+    current = progress(state)
+    plan = build_plan(
+        state.plan.position, filters, profile, current.adoption_price, state.plan.profile_name
+    )
+    resting = [o.intent for o in state.orders]
+    return resume(plan, current, resting, state.qty, tick)
 
 
 def _apply(profile: ExitProfile, key: str, text: str) -> ExitProfile:

@@ -12,9 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from exitd.actors.messages import PlaceWrite, WriteAnswer
 from exitd.engine import Leg, Side, SymbolFilters, make_client_order_id, pct_price
 from exitd.engine.rounding import price_above, price_below
-from exitd.exchange.port import OrderRequest, OrderView, PositionView
+from exitd.exchange.port import Accepted, OrderRequest, OrderView, PositionView
+from exitd.ops.metrics import OrderKind
+from exitd.ownership import SAFETY_NET
 
 _STOP_TYPES = frozenset({"STOP", "STOP_MARKET", "TRAILING_STOP_MARKET"})
 SAFETY_NET_CODE = "sn"
@@ -54,6 +57,11 @@ def emergency_stop(
         trigger_price=trigger,
         close_position=True,
     )
+
+
+def emergency_write(stop: OrderRequest) -> PlaceWrite:
+    """The emergency stop as the safety net's write: protective, so it goes out first."""
+    return PlaceWrite(SAFETY_NET, stop, OrderKind.SL, "HARD_SL", protective=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,11 @@ class NakedWatch:
         """Seconds since the position was last seen with a stop; 0 when it has one."""
         since = self._naked_since
         return 0.0 if since is None else self._monotonic() - since
+
+    def answered(self, answer: WriteAnswer) -> None:
+        """The gateway's answer to the emergency stop; one not accepted did not land."""
+        if not isinstance(answer.outcome, Accepted):
+            self.refused()
 
     def refused(self) -> None:
         """The stop did not land: look again after the next grace."""

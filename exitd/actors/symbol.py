@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from decimal import Decimal
 
 import anyio
@@ -24,30 +23,37 @@ from exitd.actors.messages import (
     CancelWrite,
     ExchangeState,
     ForeignExitSeen,
-    GatewayMessage,
     InflightQuery,
     Pause,
-    PlaceWrite,
     PlanOverride,
     Submit,
     SymbolMessage,
     Woken,
     WriteAnswer,
 )
-from exitd.actors.overrides import OverrideRefused, apply_overrides
+from exitd.actors.overrides import OverrideRefused, overridden
 from exitd.actors.plan_journal import PlanJournal
 from exitd.actors.planning import plan_for
 from exitd.actors.readiness import stop_rests
 from exitd.actors.reconcile_view import (
+    counted,
     diff_orders,
+    ended_unseen,
     is_own,
+    landed_late,
+    leftovers,
     leg_label,
+    missed_fills,
     module_of,
+    not_yet_counted,
+    position_move,
+    progress_of,
     resting_intents,
+    start_decision,
 )
-from exitd.actors.runtime import Mailbox, Pulse
-from exitd.actors.safety_net import NakedWatch
-from exitd.actors.snapshots import SnapshotStore
+from exitd.actors.runtime import Mailbox
+from exitd.actors.safety_net import NakedWatch, emergency_write
+from exitd.actors.symbol_context import SymbolContext
 from exitd.actors.symbol_view import SymbolView
 from exitd.actors.translate import answer_events, gateway_write, update_events
 from exitd.engine import (
@@ -61,35 +67,27 @@ from exitd.engine import (
     PlaceOrder,
     PlanProgress,
     PositionChanged,
-    SymbolFilters,
     Tick,
     Timer,
     adopt,
-    build_plan,
     decide,
     decide_all,
     is_quiet,
-    parse_client_order_id,
-    position_change,
-    progress,
     readopt,
-    resume,
 )
-from exitd.engine.client_ids import EXIT_BRAIN_CODE
-from exitd.engine.router import RouteSource
 from exitd.engine.state import NEVER_MS
 from exitd.exchange.port import (
-    Accepted,
     MarkPrice,
     OrderRequest,
     OrderState,
     OrderUpdate,
     OrderView,
     PositionView,
-    QueryOutcome,
 )
 from exitd.ops.metrics import Corrections, OrderKind
-from exitd.ownership import SAFETY_NET, Mode
+from exitd.ownership import Mode
+
+__all__ = ["SymbolActor", "SymbolContext"]
 
 log = structlog.get_logger("exitd.symbol")
 
@@ -99,31 +97,6 @@ _HOLD_S = 0.3
 _ERROR_NOTICES = frozenset({"hard_sl.refused", "hard_sl.breached_at_adoption"})
 _SEEN_TRADES = 512
 _RESTART_EVERY_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolContext:
-    """What every symbol actor shares: read-only settings and the ways out."""
-
-    router: RouteSource
-    filters: Callable[[str], SymbolFilters | None]
-    gateway: Mailbox[GatewayMessage]
-    # Writes go in through `Gateway.submit`, in the actor's own step: one hop fewer
-    # between a tick and its amended stop's request than through the mailbox.
-    submit: Callable[[Submit], object]
-    snapshots: SnapshotStore
-    # (symbol, fresh): fresh reads the exchange now; otherwise a read of the last second
-    # serves (one read for every actor a reconciliation starts).
-    fetch_state: Callable[[str, bool], Awaitable[ExchangeState]]
-    query_order: Callable[[str, str, bool], Awaitable[QueryOutcome]]
-    mode: Callable[[], Mode]
-    new_position_grace_s: float
-    emergency_sl_pct: Decimal
-    activity: Pulse
-    wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
-    # The actor's own waits and monotonic clock: a test drives them with its simulated time.
-    move_on_after: Callable[[float], anyio.CancelScope] = anyio.move_on_after
-    monotonic: Callable[[], float] = time.monotonic
 
 
 class SymbolActor:
@@ -313,33 +286,22 @@ class SymbolActor:
         self._earlier_lives_below = self._journal.seq_reserved
         position = exchange.position
         if position is None or position.amount == 0:
-            for order in exchange.orders:  # leftovers of a closed position
-                if is_own(order.client_order_id):
-                    self._log.info(
-                        "symbol.leftover_cancelled", client_order_id=order.client_order_id
-                    )
-                    self._leftovers.add(order.client_order_id)
-                    self._corrected(Corrections(cancelled=1))
-                    self._send_cancel(order)
+            for order in leftovers(exchange.orders):  # of a closed position
+                self._log.info("symbol.leftover_cancelled", client_order_id=order.client_order_id)
+                self._leftovers.add(order.client_order_id)
+                self._corrected(Corrections(cancelled=1))
+                self._send_cancel(order)
             return
         tick = self._tick(exchange.time_ms)
         if tick is None:
             self._log.warning("symbol.no_mark_price", reason="adopting on the first mark price")
             return
-        if saved is not None and (
-            saved.entry_price != position.entry_price or saved.side.sign * position.amount <= 0
-        ):
-            saved = None  # a different position since the snapshot: adopt anew
+        saved = progress_of(saved, position)
         plan = self._plan(position, tick.price if saved is None else saved.adoption_price, saved)
         if plan is None:
             return
         first_seq = self._journal.first_seq(self._ctx.wall_ms())
-        if saved is None and not resting:
-            decision = adopt(plan, tick, first_seq, live=True)
-        else:
-            if saved is not None:
-                saved = dataclasses.replace(saved, next_seq=max(saved.next_seq, first_seq))
-            decision = resume(plan, saved, resting, abs(position.amount), tick, first_seq=first_seq)
+        decision = start_decision(plan, saved, resting, position, tick, first_seq=first_seq)
         self._log.info(
             "plan.adopted",
             side=plan.side.name,
@@ -470,7 +432,9 @@ class SymbolActor:
 
     async def _on_update(self, update: OrderUpdate) -> list[Event]:
         order = update.order
-        if order.state.open and self._landed_late(order.client_order_id):
+        if order.state.open and landed_late(
+            order.client_order_id, self.state, self._retiring, self._earlier_lives_below
+        ):
             # Sent by an earlier life just before it died, taken by the exchange after this
             # one adopted the position: this plan has placed what it needs (§2 row 27).
             self._log.warning(
@@ -490,11 +454,7 @@ class SymbolActor:
             if key in self._trades:
                 return []  # a duplicate delivery: fills count once (RELIABILITY I11)
             self._trades.append(key)
-        counted = self._counted(order)
-        if update.last_fill_qty > 0 and counted is not None:
-            # What reconciliation counted already (the exchange's total says so) counts once.
-            fresh = max(min(update.last_fill_qty, order.filled_qty - counted), Decimal(0))
-            update = dataclasses.replace(update, last_fill_qty=fresh)
+        update = not_yet_counted(update, counted(order, (self.state, *self._retiring), self._held))
         if update.last_fill_qty > 0:
             self._log.info(
                 "exit.filled" if is_own(order.client_order_id) else "order.filled",
@@ -507,31 +467,6 @@ class SymbolActor:
         events: list[Event] = []
         await self._route(update_events(update), events)
         return events
-
-    def _counted(self, order: OrderView) -> Decimal | None:
-        """How much of `order` the engine counts as filled, held fills included, in the
-        exchange's cumulative terms (a resumed order's intent is what was open when it was
-        adopted); None for an order it does not track or one with no quantity."""
-        cid = order.client_order_id
-        tracked = next(
-            (t for s in (self.state, *self._retiring) if s and (t := s.order(cid))), None
-        )
-        if tracked is None or order.quantity is None or tracked.intent.quantity is None:
-            return None
-        held = sum(
-            (e.qty for e in self._held if isinstance(e, Fill) and e.client_order_id == cid),
-            Decimal(0),
-        )
-        return order.quantity - tracked.intent.quantity + tracked.filled_qty + held
-
-    def _landed_late(self, client_order_id: str) -> bool:
-        """An own order this plan does not track whose id an earlier run issued."""
-        ref = parse_client_order_id(client_order_id)
-        state = self.state
-        if ref is None or ref.module_code != EXIT_BRAIN_CODE or state is None:
-            return False
-        tracked = any(s.order(client_order_id) for s in (state, *self._retiring))
-        return not tracked and ref.seq < self._earlier_lives_below
 
     async def _release_held(self) -> None:
         """Held fills and position changes, with the latest price as their tick."""
@@ -558,15 +493,7 @@ class SymbolActor:
             if position.amount != 0:
                 await self._start_again()  # a position where there was none: adopt it
             return
-        change = position_change(state, position.amount)
-        if (
-            change in ("same", "decrease")
-            and position.amount != 0
-            and position.entry_price != state.plan.entry_price
-        ):
-            # Reducing keeps the entry price: the position was closed and opened again (or
-            # flipped twice) with the events lost. That is a new adoption.
-            change = "increase"
+        change = position_move(state, position)
         if change == "same":
             return
         if change in ("decrease", "flat"):
@@ -608,17 +535,12 @@ class SymbolActor:
             self._log.warning("plan.override_refused", reason="no plan to change yet")
             return
         try:
-            profile = apply_overrides(state.plan.profile, override.overrides)
+            decision = overridden(state, filters, override.overrides, tick)
         except OverrideRefused as refused:
             self._log.warning("plan.override_refused", reason=str(refused))
             return
-        current = progress(state)
-        plan = build_plan(
-            state.plan.position, filters, profile, current.adoption_price, state.plan.profile_name
-        )
-        resting = [o.intent for o in state.orders]
         self._log.info("plan.overridden", overrides=dict(override.overrides))
-        await self._apply(resume(plan, current, resting, state.qty, tick), into_retiring=None)
+        await self._apply(decision, into_retiring=None)
 
     async def _on_exchange_state(self, exchange: ExchangeState) -> None:
         self._open = {o.client_order_id: o for o in exchange.orders}
@@ -632,9 +554,7 @@ class SymbolActor:
             return  # in LEGACY the brain's orders are shadows: nothing to compare
         inflight = await self._ask_inflight()
         diff = diff_orders(state, exchange.orders, inflight, self._suspects, exchange.time_ms)
-        missing = [e for e in diff.missing_events if isinstance(e, OrderCancelled)]
-        absent = diff.suspects | {e.client_order_id for e in missing}
-        ended = await self._look_up_ended(state, absent)
+        ended = await self._look_up_ended(state, diff.absent)
         self._suspects = diff.suspects - ended
         for order in diff.stale:
             self._log.warning("reconcile.stale_order", client_order_id=order.client_order_id)
@@ -652,18 +572,16 @@ class SymbolActor:
                 type=order.type,
                 reason="a foreign exit order on a symbol the exit brain owns",
             )
-        for order in exchange.orders:  # partly filled with the fill's event lost
-            counted = self._counted(order)
-            if counted is not None and order.filled_qty > counted:
-                missed = order.filled_qty - counted
-                mark = self._last_mark.price if self._last_mark is not None else Decimal(0)
-                price = order.price or order.trigger_price or mark
-                self._log.warning(
-                    "reconcile.missed_fill", client_order_id=order.client_order_id, qty=str(missed)
-                )
-                self._corrected(Corrections(missed_fills=1))
-                self._held.append(Fill(order.client_order_id, missed, price, exchange.time_ms))
-        missing = [e for e in missing if e.client_order_id not in ended]
+        states = (self.state, *self._retiring)
+        for fill in missed_fills(
+            exchange.orders, states, self._held, self._last_mark, exchange.time_ms
+        ):
+            self._log.warning(
+                "reconcile.missed_fill", client_order_id=fill.client_order_id, qty=str(fill.qty)
+            )
+            self._corrected(Corrections(missed_fills=1))
+            self._held.append(fill)
+        missing = diff.missing(ended)
         if missing and self.state is not None:
             self._log.warning("reconcile.missing_orders", count=len(missing))
             decision = decide_all(self.state, missing)
@@ -681,18 +599,15 @@ class SymbolActor:
             if tracked is None:
                 continue
             found = await self._ctx.query_order(self.symbol, cid, tracked.intent.type.conditional)
-            if not isinstance(found, OrderView) or found.state.open:
-                continue  # not visible yet, or unreadable: the two-misses rule decides
+            update = ended_unseen(tracked, found, self._last_mark)
+            if update is None:
+                continue
             ended.add(cid)
-            mark = self._last_mark.price if self._last_mark is not None else Decimal(0)
-            price = found.price or found.trigger_price or mark  # REST gives no fill price
-            missed = max(found.filled_qty - tracked.filled_qty, Decimal(0))
-            if missed > 0:
+            if update.last_fill_qty > 0:
                 self._corrected(Corrections(missed_fills=1))
-            update = OrderUpdate(found, missed, price, None, found.update_ms)
             self._log.warning(
-                "reconcile.ended_unseen", client_order_id=cid, state=found.state.value,
-                filled=str(missed),
+                "reconcile.ended_unseen", client_order_id=cid, state=update.order.state.value,
+                filled=str(update.last_fill_qty),
             )  # fmt: skip
             events = update_events(update)
             fills = [e for e in events if isinstance(e, Fill)]
@@ -768,12 +683,7 @@ class SymbolActor:
             naked_s=round(alert.naked_s, 1),
             emergency_stop=str(alert.stop.trigger_price),
         )
-        write = PlaceWrite(SAFETY_NET, alert.stop, OrderKind.SL, "HARD_SL", protective=True)
-        self._ctx.submit(Submit(write, self._on_safety_answer))
-
-    def _on_safety_answer(self, answer: WriteAnswer) -> None:
-        if not isinstance(answer.outcome, Accepted):
-            self._naked.refused()
+        self._ctx.submit(Submit(emergency_write(alert.stop), self._naked.answered))
 
     # --- plans ----------------------------------------------------------------------------------
 
