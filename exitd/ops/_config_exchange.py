@@ -144,7 +144,7 @@ class SecretSource:
 @dataclass(frozen=True, slots=True)
 class SimSettings:
     """The embedded simulator: its symbols and where its prices come from (a seeded walk, a
-    price file, or neither: prices only through its admin endpoint)."""
+    price file, or neither: the bundled BTCUSDT trades); `speed` paces a file only."""
 
     symbols: tuple[str, ...]
     walk_seed: int | None
