@@ -2,16 +2,17 @@
 config's own words.
 
 These models check shape only (known keys, types, ranges of single values); rules that tie
-values together live in `config.py`, and the profile rules in `exitd.engine.profile`. Each
-section is validated on its own so one bad section never hides another's issues. This module
-must never echo a secret: values under `exchange.api_key`/`api_secret` and of unknown keys are
-replaced before they reach an issue.
+values together live in `config.py`, and the profile rules in `exitd.engine.profile`. The
+`[exchange]`, `[control]` and `[metrics]` sections keep model, rules and value together in a
+module of their own (`_config_exchange`, `_config_control`, `_config_metrics`) built on the
+value types and `validate` here. Each section is validated on its own so one bad section never
+hides another's issues. This module must never echo a secret: values under
+`exchange.api_key`/`api_secret` and of unknown keys are replaced before they reach an issue.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import re
 import types
 from collections.abc import Sequence
@@ -31,7 +32,6 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
-    model_validator,
 )
 
 from exitd.engine import BreakevenSpec, ExitProfile, TakeProfitSpec, TrailMode, TrailSpec
@@ -50,10 +50,6 @@ HIDDEN = Note("(not shown)")
 _NUMBER = 'a number such as 0.5 (a TOML string such as "0.5" works too)'
 _SECRET_KEYS = ("api_key", "api_secret")
 _SHOWN_CHARS = 40
-LITERAL_SECRET = (
-    'a source, never the secret itself: { env = "NAME" }, { file = "/path" } or '
-    '{ credential = "name" } (a file under $CREDENTIALS_DIRECTORY)'
-)
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -68,12 +64,6 @@ class LogLevel(Enum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
-
-
-class ExchangeKind(Enum):
-    SIM = "sim"
-    BINANCE = "binance"
-    BINANCE_TESTNET = "binance-testnet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,74 +169,11 @@ class DaemonModel(_Section):
     state_dir: Text = "/var/lib/exitd"
 
 
-Uid = Annotated[StrictInt, Field(ge=0, le=2**32 - 2)]
-
-
-def _group(value: object) -> str | int:
-    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", value):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32 - 1:
-        return value
-    raise ValueError("a group name (letters, digits, _ . -) or a gid")
-
-
-GroupName = Annotated[str | int, PlainValidator(_group)]
-
-
-class ControlModel(_Section):
-    """Who may use the control socket (SO_PEERCRED), and how it guards itself."""
-
-    read_uids: tuple[Uid, ...] = ()
-    read_group: GroupName | None = None
-    write_uids: tuple[Uid, ...] = ()
-    write_group: GroupName | None = None
-    max_clients: Annotated[StrictInt, Field(ge=1, le=4096)] = 64
-    idle_timeout_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0
-
-
 class ExitsModel(_Section):
     mode: Annotated[Mode, _folded(upper=True)] = Mode.LEGACY
     exit_brain_v3_enabled: StrictBool = False
     guard: Annotated[Guard, _folded(upper=False)] = Guard.SOFT
     legacy_modules: tuple[StrictStr, ...] = DEFAULT_LEGACY_MODULES
-
-
-class SecretModel(_Section):
-    env: EnvName | None = None
-    file: Text | None = None
-    credential: CredentialName | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretModel:
-        if sum(source is not None for source in (self.env, self.file, self.credential)) != 1:
-            raise ValueError("exactly one of env, file or credential")
-        return self
-
-
-def _no_literal_secret(value: object) -> object:
-    if isinstance(value, str):
-        raise ValueError(LITERAL_SECRET)
-    return value
-
-
-SecretField = Annotated[SecretModel | None, BeforeValidator(_no_literal_secret)]
-
-
-class SimModel(_Section):
-    symbols: tuple[Symbol, ...] = Field(default=("BTCUSDT", "ETHUSDT"), min_length=1)
-    walk_seed: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] | None = None
-    prices: Text | None = None
-    speed: NonNegative = 1.0
-
-
-class ExchangeModel(_Section):
-    kind: Annotated[ExchangeKind, _folded(upper=False)] = ExchangeKind.SIM
-    rest_url: RestUrl | None = None
-    ws_url: WsUrl | None = None
-    recv_window_ms: Annotated[StrictInt, Field(ge=1, le=60000)] = 5000
-    api_key: SecretField = None
-    api_secret: SecretField = None
-    sim: SimModel | None = None
 
 
 class SafetyModel(_Section):
@@ -304,34 +231,6 @@ class ProfileModel(_Section):
 
 class SymbolModel(_Section):
     profile: Text
-
-
-_LISTEN = "an IP address and port: 127.0.0.1:9464, or [::1]:9464 for IPv6 (port 0: any free one)"
-_LISTEN_FORM = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})")
-
-
-def listen_address(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
-    """`host:port` as an IP address and a port; ValueError says what is allowed."""
-    match = _LISTEN_FORM.fullmatch(text)
-    if match is None or int(match["port"]) > 65535:
-        raise ValueError(_LISTEN)
-    try:
-        address = ipaddress.ip_address(match["v6"] or match["v4"])
-    except ValueError:
-        raise ValueError(_LISTEN) from None
-    if address.version != (6 if match["v6"] else 4):
-        raise ValueError(_LISTEN)
-    return address, int(match["port"])
-
-
-def _listen(text: str) -> str:
-    listen_address(text)
-    return text
-
-
-class MetricsModel(_Section):
-    listen: Annotated[StrictStr, AfterValidator(_listen)] | None = None
-    allow_non_loopback: StrictBool = False
 
 
 # The top-level tables; profiles and symbols are tables of ProfileModel and SymbolModel,

@@ -3,8 +3,10 @@
 A config is either valid as a whole or refused with every issue found, so an operator fixes
 them in one pass. The rules that tie values together live here; the shape of each section in
 `_config_schema`, the profile rules in `exitd.engine.profile_problems` and the mode rule in
-`exitd.ownership.validate_mode`, each once. Environment overrides come in as an argument: this
-module never reads `os.environ`, and it never holds or prints a secret, only where one is.
+`exitd.ownership.validate_mode`, each once. `[exchange]`, `[control]` and `[metrics]` are read
+whole (shape, rules, value) by `_config_exchange`, `_config_control` and `_config_metrics`.
+Environment overrides come in as an argument: this module never reads `os.environ`, and it
+never holds or prints a secret, only where one is.
 """
 
 from __future__ import annotations
@@ -18,45 +20,44 @@ from pathlib import Path
 from types import MappingProxyType
 
 from exitd.engine import ExitProfile, ExitRouter, profile_problems
-from exitd.ops._config_schema import (
-    HIDDEN,
-    SECTIONS,
-    ConfigIssue,
-    ControlModel,
-    DaemonModel,
+from exitd.ops._config_control import ControlSettings, control_settings
+from exitd.ops._config_exchange import (
+    DEFAULT_URLS,
     ExchangeKind,
-    ExchangeModel,
-    ExitsModel,
-    LogFormat,
-    LogLevel,
-    MetricsModel,
-    Note,
-    ProfileModel,
-    SafetyModel,
-    SecretModel,
-    SimModel,
-    SymbolModel,
-    format_issue,
-    listen_address,
-    validate,
-)
-from exitd.ops._config_values import (
-    Config,
-    ControlSettings,
-    DaemonSettings,
     ExchangeSettings,
-    ExitSettings,
-    MetricsSettings,
-    SafetySettings,
     SecretKind,
     SecretSource,
     SecretUnavailable,
     SimSettings,
+    exchange_settings,
+)
+from exitd.ops._config_metrics import MetricsSettings, metrics_settings
+from exitd.ops._config_schema import (
+    HIDDEN,
+    SECTIONS,
+    ConfigIssue,
+    DaemonModel,
+    ExitsModel,
+    LogFormat,
+    LogLevel,
+    Note,
+    ProfileModel,
+    SafetyModel,
+    SymbolModel,
+    format_issue,
+    validate,
+)
+from exitd.ops._config_values import (
+    Config,
+    DaemonSettings,
+    ExitSettings,
+    SafetySettings,
     plain,
 )
 from exitd.ownership import EXIT_BRAIN, MODULE_NAME, Guard, Mode, validate_mode
 
 __all__ = [
+    "DEFAULT_URLS",
     "Config",
     "ConfigError",
     "ConfigIssue",
@@ -79,20 +80,10 @@ __all__ = [
     "router",
 ]
 
-DEFAULT_URLS: Mapping[ExchangeKind, tuple[str | None, str | None]] = {
-    ExchangeKind.BINANCE: ("https://fapi.binance.com", "wss://fstream.binance.com"),
-    ExchangeKind.BINANCE_TESTNET: (
-        "https://demo-fapi.binance.com",
-        "wss://fstream.binancefuture.com",
-    ),
-    # The embedded simulator binds a free loopback port at start; there is nothing to name.
-    ExchangeKind.SIM: (None, None),
-}
 # sun_path holds 108 bytes on Linux, the terminating NUL included.
 _MAX_SOCKET_PATH = 107
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
-_SOURCES = '{ env = "NAME" }, { file = "/path" } or { credential = "name" }'
 
 
 class ConfigError(Exception):
@@ -144,13 +135,13 @@ def parse_config(
         if name not in SECTIONS
     ]
     daemon = _daemon(document.get("daemon", {}), base, issues)
-    control = _control(document.get("control", {}), issues)
+    control = control_settings(document.get("control", {}), issues)
     exits = _exits(document.get("exits", {}), environ, issues)
-    exchange = _exchange(document.get("exchange", {}), base, issues)
+    exchange = exchange_settings(document.get("exchange", {}), base, issues)
     safety = _safety(document.get("safety", {}), issues)
     profiles, profile_names = _profiles(document.get("profiles", {}), issues)
     symbol_profiles = _symbols(document.get("symbols", {}), profile_names, issues)
-    metrics = _metrics(document.get("metrics", {}), issues)
+    metrics = metrics_settings(document.get("metrics", {}), issues)
     # A section with no issue always yields its settings, so no issue means all are set.
     if (
         issues
@@ -216,22 +207,6 @@ def _daemon(value: object, base: Path, issues: list[ConfigIssue]) -> DaemonSetti
         allowed = f"a path of at most {_MAX_SOCKET_PATH} bytes (a unix socket's limit)"
         issues.append(ConfigIssue("daemon.socket_path", str(socket_path), allowed))
     return DaemonSettings(socket_path, model.log_format, model.log_level, base / model.state_dir)
-
-
-def _control(value: object, issues: list[ConfigIssue]) -> ControlSettings | None:
-    checked = validate(ControlModel, value, "control")
-    issues += checked.issues
-    model = checked.model
-    if model is None:
-        return None
-    return ControlSettings(
-        model.read_uids,
-        model.read_group,
-        model.write_uids,
-        model.write_group,
-        model.max_clients,
-        model.idle_timeout_s,
-    )
 
 
 def _parse_mode(text: str) -> Mode | None:
@@ -301,72 +276,6 @@ def _check_modules(modules: tuple[str, ...], issues: list[ConfigIssue]) -> None:
             issues.append(ConfigIssue(key, name, "each module once"))
 
 
-def _exchange(value: object, base: Path, issues: list[ConfigIssue]) -> ExchangeSettings | None:
-    checked = validate(ExchangeModel, value, "exchange")
-    issues += checked.issues
-    model = checked.model
-    if model is None:
-        return None
-    sim = None
-    if checked.intact("kind", "rest_url", "ws_url", "sim"):
-        sim = _sim(model, base, issues)
-    if model.kind is not ExchangeKind.SIM and checked.intact("kind", "api_key", "api_secret"):
-        for key in ("api_key", "api_secret"):
-            if getattr(model, key) is None:
-                allowed = f'a source for kind "{model.kind.value}": {_SOURCES}'
-                issues.append(ConfigIssue(f"exchange.{key}", None, allowed))
-    rest_url, ws_url = DEFAULT_URLS[model.kind]
-    return ExchangeSettings(
-        kind=model.kind,
-        rest_url=model.rest_url or rest_url,
-        ws_url=model.ws_url or ws_url,
-        recv_window_ms=model.recv_window_ms,
-        api_key=_secret(model.api_key, base),
-        api_secret=_secret(model.api_secret, base),
-        sim=sim,
-    )
-
-
-def _sim(model: ExchangeModel, base: Path, issues: list[ConfigIssue]) -> SimSettings | None:
-    """The embedded simulator's settings, when the daemon is to start one."""
-    table = Note("(a table)")
-    if model.kind is not ExchangeKind.SIM:
-        if model.sim is not None:
-            allowed = f'only with kind = "sim" (kind is "{model.kind.value}")'
-            issues.append(ConfigIssue("exchange.sim", table, allowed))
-        return None
-    if model.rest_url or model.ws_url:
-        # URLs name a simulator already running (`exitd sim`); nothing is embedded.
-        if model.sim is not None:
-            allowed = "left out when rest_url/ws_url name a running simulator"
-            issues.append(ConfigIssue("exchange.sim", table, allowed))
-        for key in ("rest_url", "ws_url"):
-            if getattr(model, key) is None:
-                allowed = "set too: with kind sim, rest_url and ws_url name a running simulator"
-                issues.append(ConfigIssue(f"exchange.{key}", None, allowed))
-        return None
-    sim = model.sim or SimModel()
-    prices = None if sim.prices is None else base / sim.prices
-    if prices is not None and sim.walk_seed is not None:
-        allowed = "either prices or walk_seed, not both"
-        issues.append(ConfigIssue("exchange.sim.prices", sim.prices, allowed))
-    elif prices is not None and not prices.is_file():
-        allowed = f"an existing price file ({prices} is not one; relative to the config's folder)"
-        issues.append(ConfigIssue("exchange.sim.prices", sim.prices, allowed))
-    return SimSettings(sim.symbols, sim.walk_seed, prices, sim.speed)
-
-
-def _secret(model: SecretModel | None, base: Path) -> SecretSource | None:
-    if model is None:
-        return None
-    if model.env is not None:
-        return SecretSource(SecretKind.ENV, model.env)
-    if model.file is not None:
-        return SecretSource(SecretKind.FILE, str(base / model.file))
-    assert model.credential is not None  # the schema requires exactly one source
-    return SecretSource(SecretKind.CREDENTIAL, model.credential)
-
-
 def _safety(value: object, issues: list[ConfigIssue]) -> SafetySettings | None:
     checked = validate(SafetyModel, value, "safety")
     issues += checked.issues
@@ -378,25 +287,6 @@ def _safety(value: object, issues: list[ConfigIssue]) -> SafetySettings | None:
         for problem in profile_problems(ExitProfile.emergency(model.emergency_sl_pct)):
             issues.append(ConfigIssue("safety.emergency_sl_pct", problem.value, problem.allowed))
     return SafetySettings(model.emergency_sl_pct, model.new_position_grace_s)
-
-
-def _metrics(value: object, issues: list[ConfigIssue]) -> MetricsSettings | None:
-    checked = validate(MetricsModel, value, "metrics")
-    issues += checked.issues
-    model = checked.model
-    if model is None or model.listen is None:
-        return None if model is None else MetricsSettings()
-    address, port = listen_address(model.listen)
-    if checked.intact("listen", "allow_non_loopback") and not (
-        address.is_loopback or model.allow_non_loopback
-    ):
-        # Metrics tell anyone who can read them the account's positions and activity.
-        allowed = (
-            "a loopback address such as 127.0.0.1:9464 (allow_non_loopback = true to serve "
-            "metrics beyond this host)"
-        )
-        issues.append(ConfigIssue("metrics.listen", model.listen, allowed))
-    return MetricsSettings(str(address), port)
 
 
 def _profiles(value: object, issues: list[ConfigIssue]) -> tuple[dict[str, ExitProfile], set[str]]:
