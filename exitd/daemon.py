@@ -44,7 +44,7 @@ from exitd.exchange.sim.prices import (
 )
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops import service_health
-from exitd.ops.config import Config, router
+from exitd.ops.config import BUNDLED_SYMBOL, Config, router
 from exitd.ops.metrics_http import MetricsServer
 from exitd.ops.prometheus import registry_for
 
@@ -217,7 +217,7 @@ def price_source(
     marks_s = MARK_INTERVAL_S / speed if speed > 0 else MARK_INTERVAL_S
     if prices is None:
         path = str(resources.files("exitd") / "data" / BUNDLED_PRICES)
-        return FileReplay(path, "BTCUSDT", speed, mark_interval_s=marks_s), "BTCUSDT"
+        return FileReplay(path, BUNDLED_SYMBOL, speed, mark_interval_s=marks_s), BUNDLED_SYMBOL
     symbol = infer_symbol(str(prices), list(sim.symbols))
     return FileReplay(str(prices), symbol, speed, mark_interval_s=marks_s), symbol
 

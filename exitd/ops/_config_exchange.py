@@ -32,6 +32,9 @@ from exitd.ops._config_schema import (
 )
 from exitd.ops.logs import remember_secret
 
+# The bundled price file's symbol (exitd/data): what the embedded simulator replays by default.
+BUNDLED_SYMBOL = "BTCUSDT"
+
 
 class ExchangeKind(Enum):
     SIM = "sim"
@@ -213,6 +216,12 @@ def _sim(model: ExchangeModel, base: Path, issues: list[ConfigIssue]) -> SimSett
         return None
     sim = model.sim or SimModel()
     prices = None if sim.prices is None else base / sim.prices
+    if prices is None and sim.walk_seed is None and BUNDLED_SYMBOL not in sim.symbols:
+        allowed = (
+            f"{BUNDLED_SYMBOL} among them: with neither prices nor walk_seed the bundled "
+            f"{BUNDLED_SYMBOL} trades are replayed"
+        )
+        issues.append(ConfigIssue("exchange.sim.symbols", list(sim.symbols), allowed))
     if prices is not None and sim.walk_seed is not None:
         allowed = "either prices or walk_seed, not both"
         issues.append(ConfigIssue("exchange.sim.prices", sim.prices, allowed))

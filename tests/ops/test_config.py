@@ -516,3 +516,10 @@ def test_check_config_on_a_missing_file_returns_2_without_a_traceback(tmp_path: 
     assert run_check_config(str(tmp_path / "config.toml"), {}, out, err) == 2
     assert "Traceback" not in err.getvalue()
     assert err.getvalue().count("\n") == 1
+
+
+def test_the_bundled_prices_need_their_symbol_listed() -> None:
+    assert issue_keys('[exchange.sim]\nsymbols = ["ETHUSDT"]') == ["exchange.sim.symbols"]
+    walk = parse('[exchange.sim]\nsymbols = ["ETHUSDT"]\nwalk_seed = 7')
+    assert walk.exchange.sim is not None
+    assert walk.exchange.sim.symbols == ("ETHUSDT",)
