@@ -161,8 +161,8 @@ class Account:
         log.info("account.reconciled", positions=len(self._positions), symbols=len(symbols))
 
     async def _read(self, max_age_s: float, symbol: str | None = None) -> bool:
-        """Read the account unless the last read is at most `max_age_s` old and `symbol`'s
-        orders have not changed since it started."""
+        """Read the account, unless the last read started at most `max_age_s` ago and the
+        stream has not changed `symbol` since."""
         async with self._reading:
             if symbol not in self._changed and time.monotonic() - self._read_at <= max_age_s:
                 return True

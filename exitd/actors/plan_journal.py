@@ -67,6 +67,7 @@ class PlanJournal:
         self._store.put(self._symbol, self._snapshot(None))
 
     def _snapshot(self, state: ExitState | None) -> dict[str, object]:
+        """What goes to disk now, remembered as the last saved."""
         data: dict[str, object] = {"seq_reserved": self.seq_reserved}
         if state is not None:
             current = progress(state)
