@@ -17,7 +17,8 @@ tick: with 1 symbol every tick amends.
 Measured over `--duration` seconds after `--warmup`:
 
 - daemon: from the price feed handing a new high's MarkPrice to the symbol actor (wrapping
-  `Account.route_price`) to the amended stop's POST /fapi/v1/algoOrder leaving the adapter
+  `Account.route_price`) to the amended stop leaving the gateway (its call of the adapter's
+  `place`: the issue's measure), and on to its POST /fapi/v1/algoOrder leaving the adapter
   (wrapping `WarmConnections.request`, just before its bytes are written);
 - end to end: from the simulator's `push_price` of that high to the request's arrival in the
   simulator's aiohttp handler chain (a middleware placed first);
@@ -281,6 +282,7 @@ class _Probe:
         self.highs: dict[str, deque[tuple[Decimal, int]]] = {}
         self.top: dict[str, Decimal] = {}
         self.latencies: list[int] = []
+        self.handed: list[int] = []  # to the gateway's call of the adapter's `place`
         self.unmatched = 0
         self.recording = False
         self.order: Any = None
@@ -297,6 +299,11 @@ class _Probe:
 
     def place(self, place: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def placed(order: Any) -> Any:
+            if self.recording and order.trigger_price is not None:
+                at = time.perf_counter_ns()
+                caused = cause(self.highs.get(order.symbol, ()), order.trigger_price)
+                if caused is not None:
+                    self.handed.append(at - caused)
             self.order = order  # read by `send` below: the first request leaves in the call
             try:
                 return place(order)
@@ -379,6 +386,7 @@ async def _daemon_main(run: DaemonRun, pipe: Any) -> None:
         pipe.send(
             {
                 "latencies": probe.latencies,
+                "handed": probe.handed,
                 "unmatched": probe.unmatched,
                 "cpu": (cpu1 - cpu0) / (wall1 - wall0),
                 "loop_cpu": (loop1 - loop0) / (wall1 - wall0),
@@ -553,6 +561,7 @@ def main() -> None:
             f"symbol, {amends:.1f} amendments/s measured ({inside['unmatched']} unmatched in "
             f"the daemon, {outside['unmatched']} at the simulator)"
         )
+        print(f"  daemon      tick → gateway  {_percentiles(inside['handed'])}")
         print(f"  daemon      tick → send     {_percentiles(inside['latencies'])}")
         print(f"  end to end  push → arrival  {_percentiles(outside['latencies'])}")
         print(
