@@ -1,21 +1,18 @@
 """One cell of a sweep: one plan over one price file, every entry on it, as `exitd replay`.
 
 A cell travels to a worker as a file reference and plan parameters, never as ticks: the worker
-reads the file itself (and keeps the last few it read, since consecutive cells share files).
-Each entry is replayed exactly as `exitd replay FILE --start N` replays it: the same tick size
-inferred from the same rows, the same plan, the same runner: the fast exact path over the
-file's price columns where numpy is installed (the research extra), the plain loop otherwise.
+reads the file itself, once while it is unchanged (paths.py: as exact columns through the
+parsed-file cache). Each entry is replayed exactly as `exitd replay FILE --start N` replays
+it: the same tick size inferred from the same rows, the same plan, the same runner: the fast
+exact path over the file's price columns where numpy is installed (the research extra), the
+plain loop otherwise or with `--exact-loop`.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections import Counter, OrderedDict
-from collections.abc import Iterator, Sequence
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from exitd.engine import (
     ExitPlan,
@@ -27,21 +24,16 @@ from exitd.engine import (
     Tick,
     build_plan,
 )
-from exitd.price_files import PriceFileError, PriceFormat, open_price_file
-from exitd.replay.command import PRECISION_SAMPLE, decimal_places, symbol_of
+from exitd.price_files import PriceFormat
+from exitd.replay.command import PRECISION_SAMPLE, symbol_of
 from exitd.replay.report import Summary
-from exitd.replay.runner import ExitFill, Replay, ReplayOutcome
+from exitd.replay.runner import ExitFill, ReplayOutcome
 from exitd.sweep.entries import EntrySpec, entry_points
+from exitd.sweep.paths import CellError, Reading, read_path
 
-if TYPE_CHECKING:
-    from exitd.replay.columns import PriceColumns
+__all__ = ["Cell", "CellError", "CellResult", "Market", "Reading", "Trade", "run_cell"]
 
 _HUNDRED = Decimal(100)
-_FILES_KEPT = 2
-
-
-class CellError(Exception):
-    """A cell that cannot run (an unreadable or malformed file): one picklable message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +61,7 @@ class Cell:
     profile_name: str
     entries: EntrySpec
     market: Market
+    reading: Reading  # how the worker reads the file; changes no result
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,33 +90,15 @@ class CellResult:
     refused: tuple[str, ...] = ()
 
 
-def replay_position(
-    plan: ExitPlan, path: _PricePath, start: int, slippage_pct: Decimal
-) -> tuple[list[ExitFill], ReplayOutcome]:
-    """The position entered at tick `start`, replayed as `exitd replay --start` does."""
-    columns = path.columns()
-    if columns is not None:
-        from exitd.replay.fast import replay_fills  # noqa: PLC0415  (numpy, as the columns')
-
-        result = replay_fills(columns, plan, start, slippage_pct=slippage_pct)
-        return list(result.fills), result.outcome
-    ticks = path.ticks
-    replay = Replay(plan, slippage_pct)
-    rest: Iterator[Tick] = map(ticks.__getitem__, range(start + 1, len(ticks)))
-    fills = list(replay.run(ticks[start], rest))
-    assert replay.outcome is not None
-    return fills, replay.outcome
-
-
 def run_cell(cell: Cell) -> CellResult:
     """Every entry of `cell` on its file, replayed; raises CellError for a bad file."""
-    path = _read(cell.path, cell.market.price_format)
+    path = read_path(cell.path, cell.market.price_format, cell.reading)
     market = cell.market
     symbol = market.symbol or symbol_of(cell.path)
     trades: list[Trade] = []
     refused: list[str] = []
     for start, side in entry_points(cell.entries, path.times):
-        entry = path.ticks[start]
+        entry = path.tick(start)
         tick_size = market.tick_size or path.finest_step(start + PRECISION_SAMPLE)
         filters = SymbolFilters(tick_size, market.step_size, market.min_qty, market.min_notional)
         position = Position(symbol, side, market.qty, entry.price)
@@ -132,10 +107,10 @@ def run_cell(cell: Cell) -> CellResult:
         except PlanRefused as refusal:
             refused.append(f"{entry.time_ms} {side.name.lower()}: {refusal}")
             continue
-        fills, outcome = replay_position(plan, path, start, market.slippage_pct)
-        trades.append(
-            _trade(plan, entry, fills=fills, outcome=outcome, prices=path.prices, start=start)
-        )
+        fills, outcome = path.replay(plan, start, market.slippage_pct)
+        # The worst price the position lived through, from its entry to the tick it closed on.
+        worst = path.extreme(start, start + outcome.ticks, lowest=plan.side is Side.LONG)
+        trades.append(_trade(plan, entry, fills=fills, outcome=outcome, worst=worst))
     return CellResult(cell.key, cell.plan_index, tuple(trades), tuple(refused))
 
 
@@ -145,16 +120,10 @@ def _trade(
     *,
     fills: list[ExitFill],
     outcome: ReplayOutcome,
-    prices: Sequence[Decimal],
-    start: int,
+    worst: Decimal,
 ) -> Trade:
     summary = Summary.of(plan, entry.time_ms, fills, outcome)
-    # The ticks the position lived through: from its entry to the one it closed on.
-    lived = prices[start : start + outcome.ticks]
-    if plan.side is Side.LONG:
-        adverse = plan.entry_price - min(lived)
-    else:
-        adverse = max(lived) - plan.entry_price
+    adverse = plan.entry_price - worst if plan.side is Side.LONG else worst - plan.entry_price
     legs = Counter(fill.leg for fill in fills)
     return Trade(
         entry_time_ms=entry.time_ms,
@@ -168,66 +137,3 @@ def _trade(
         mae_pct=max(adverse, Decimal(0)) * _HUNDRED / plan.entry_price,
         mfe_pct=summary.mfe_pct,
     )
-
-
-class _PricePath:
-    """A file's ticks in memory, with the finest price step of each prefix as replay infers
-    its tick size (from the rows up to its entry and 1,000 beyond)."""
-
-    def __init__(self, ticks: list[Tick]) -> None:
-        self.ticks = ticks
-        self.times = [tick.time_ms for tick in ticks]
-        self.prices = [tick.price for tick in ticks]
-        self._places: list[int] = []  # the most decimal places among the first i+1 prices
-        self._lock = threading.Lock()
-        self._columns: PriceColumns | None = None
-        self._no_columns = False
-
-    def columns(self) -> PriceColumns | None:
-        """The ticks as exact integer columns for the fast replay; None without numpy."""
-        with self._lock:
-            if self._columns is None and not self._no_columns:
-                try:
-                    from exitd.replay.columns import columns_of  # noqa: PLC0415  (numpy)
-                except ImportError:
-                    self._no_columns = True
-                else:
-                    self._columns = columns_of(self.ticks)
-            return self._columns
-
-    def finest_step(self, rows: int) -> Decimal:
-        rows = min(rows, len(self.prices))
-        with self._lock:
-            places = self._places
-            most = places[-1] if places else 0
-            for price in self.prices[len(places) : rows]:
-                most = max(most, decimal_places(price))
-                places.append(most)
-            return Decimal(1).scaleb(-places[rows - 1])
-
-
-_paths: OrderedDict[tuple[str, PriceFormat | None, int, int], _PricePath] = OrderedDict()
-_paths_lock = threading.Lock()  # a Dask worker runs cells on threads
-
-
-def _read(path: str, fmt: PriceFormat | None) -> _PricePath:
-    """The file's ticks, read once per worker while it stays unchanged."""
-    try:
-        stat = os.stat(path)
-        key = (path, fmt, stat.st_size, stat.st_mtime_ns)
-        with _paths_lock:
-            if key in _paths:
-                _paths.move_to_end(key)
-                return _paths[key]
-        loaded = _PricePath(list(open_price_file(path, fmt)))
-    except PriceFileError as error:
-        raise CellError(str(error)) from None
-    except OSError as error:
-        raise CellError(f"{path}: cannot read: {error.strerror or error}") from None
-    if not loaded.ticks:
-        raise CellError(f"{path}: no data rows")
-    with _paths_lock:
-        _paths[key] = loaded
-        while len(_paths) > _FILES_KEPT:
-            _paths.popitem(last=False)
-    return loaded

@@ -22,7 +22,7 @@ from exitd.price_files import PriceFileError, PriceFormat, open_price_file
 from exitd.replay import command as replay_command
 from exitd.replay.report import quote_asset
 from exitd.sweep import aggregate, output, plot
-from exitd.sweep.cell import Cell, CellError, CellResult, Market
+from exitd.sweep.cell import Cell, CellError, CellResult, Market, Reading
 from exitd.sweep.entries import EntriesError, parse_entries
 from exitd.sweep.journal import Journal, space_hash
 from exitd.sweep.progress import Progress
@@ -208,8 +208,9 @@ def plan_sweep(args: argparse.Namespace, environ: Mapping[str, str]) -> Sweep:
         open_price_file(path, fmt)  # the layout is known before any worker starts
     entries = parse_entries(args.entries, args.side)
     market = _market(args, fmt)
+    reading = _reading(args, environ)
     cells = tuple(
-        Cell(f"{index}/{at}", index, path, profiles[index], profile_name, entries, market)
+        Cell(f"{index}/{at}", index, path, profiles[index], profile_name, entries, market, reading)
         for at, path in enumerate(paths)
         for index in points
     )
@@ -272,6 +273,20 @@ def _market(args: argparse.Namespace, fmt: PriceFormat | None) -> Market:
         symbol=args.symbol,
         price_format=fmt,
     )
+
+
+def _reading(args: argparse.Namespace, environ: Mapping[str, str]) -> Reading:
+    """`--exact-loop`, `--cache-dir` and `--no-cache` as `exitd replay` takes them; the folder
+    made absolute here, as the files are, for workers elsewhere."""
+    if args.exact_loop or args.no_cache:
+        return Reading(None, exact_loop=args.exact_loop)
+    if args.cache_dir:
+        return Reading(os.path.abspath(args.cache_dir))
+    try:
+        from exitd.replay.cache import default_cache_dir  # noqa: PLC0415  (research extra)
+    except ImportError:  # without numpy the workers read the plain way: no cache to name
+        return Reading()
+    return Reading(os.path.abspath(default_cache_dir(environ)))
 
 
 def _runner(args: argparse.Namespace, cells: Sequence[Cell]) -> Generator[CellResult, None, None]:
