@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, ExitStack
 from decimal import ROUND_DOWN
 from decimal import Decimal as D
@@ -52,7 +53,12 @@ SIZES = {"BTCUSDT": ("0.013", "0.05", "0.2"), "ETHUSDT": ("0.7", "1.5", "4.003")
 # HARD_SL (2), both ways; prices stay within ±8 % of the start (PERCENT_PRICE allows 10 %).
 MOVES = (D("-2.5"), D("-1.6"), D("-0.9"), D("-0.4"), D("0.4"), D("0.9"), D("1.6"), D("2.5"))
 BAND = D("0.08")
+# Just past the default profile's levels, in % from the entry: breakeven's trigger, TP1, the
+# trail's activation, TP2, and back through breakeven's stop and the HARD_SL.
+LEVELS = (D("0.85"), D("1.05"), D("1.55"), D("2.05"), D("2.6"), D("0.05"), D("-0.5"), D("-2.1"))
 CRASHES_PER_RUN = 2  # the supervisor gives up after 3 within 5 s: a crash loop is not the test's
+# What `two_things_at_once` may do, back to back.
+ACTIONS = ("open", "close", "price", "reconcile", "crash", "restart")
 
 
 # The portal into the test's event loop, for the machine's thread.
@@ -165,6 +171,9 @@ class DaemonMachine(RuleBasedStateMachine):
     )
     def entry_bot_trades(self, symbol: str, side: str, size: int) -> None:
         """A new position, an add, a reduce or a flip: an entry bot's MARKET order."""
+        self._did(self._open(symbol, side, size))
+
+    def _open(self, symbol: str, side: str, size: int) -> str:
         qty = D(SIZES[symbol][size])
         before = self._position(symbol)
         signed = qty if side == "LONG" else -qty
@@ -173,23 +182,39 @@ class DaemonMachine(RuleBasedStateMachine):
             self._new_lifetime(symbol)  # opened, added to (re-adopted) or flipped
         price = str(self.prices[symbol])
         self.portal.call(self.live.open, symbol, side, str(qty), price)
-        self._did(f"open {symbol} {side} {qty} at {price}")
+        return f"open {symbol} {side} {qty} at {price}"
 
     @rule(symbol=st.sampled_from(SYMBOLS), move=st.sampled_from(MOVES))
     def price_moves(self, symbol: str, move: D) -> None:
+        self._did(self._move_to(symbol, self.prices[symbol] * (1 + move / 100)))
+
+    def _move_to(self, symbol: str, wanted: D) -> str:
         start = START[symbol]
-        wanted = self.prices[symbol] * (1 + move / 100)
         price = on_tick(symbol, min(max(wanted, start * (1 - BAND)), start * (1 + BAND)))
         self.prices[symbol] = price
         self.portal.call(self.live.price, symbol, price)
-        self._did(f"price {symbol} {price}")
+        return f"price {symbol} {price}"
+
+    @precondition(lambda self: any(self._position(s) != 0 for s in SYMBOLS))
+    @rule(data=st.data(), level=st.sampled_from(LEVELS))
+    def price_crosses_a_level_of_the_plan(self, data: st.DataObject, level: D) -> None:
+        """Just past a level of the position's plan (in its favour when positive)."""
+        symbol = data.draw(st.sampled_from([s for s in SYMBOLS if self._position(s) != 0]))
+        position = self.sim.account.position(symbol)
+        sign = 1 if position.amount > 0 else -1
+        self._did(self._move_to(symbol, position.entry_price * (1 + sign * level / 100)))
 
     @precondition(lambda self: any(self._position(s) != 0 for s in SYMBOLS))
     @rule(data=st.data())
     def someone_closes_at_market(self, data: st.DataObject) -> None:
         """A reduce-only MARKET for the whole position (Binance lets it past resting targets)."""
         symbol = data.draw(st.sampled_from([s for s in SYMBOLS if self._position(s) != 0]))
+        self._did(self._close(symbol))
+
+    def _close(self, symbol: str) -> str:
         amount = self._position(symbol)
+        if amount == 0:
+            return f"nothing to close on {symbol}"
         self.foreign_count += 1
         params = {
             "symbol": symbol,
@@ -201,7 +226,42 @@ class DaemonMachine(RuleBasedStateMachine):
         }
         answer = self.portal.call(self.client.call, "POST", "/fapi/v1/order", params)
         assert answer.status == 200, answer.body
-        self._did(f"close {symbol} at market")
+        return f"close {symbol} at market"
+
+    @rule(
+        symbol=st.sampled_from(SYMBOLS),
+        first=st.sampled_from(ACTIONS),
+        second=st.sampled_from(ACTIONS),
+        side=st.sampled_from(("LONG", "SHORT")),
+        size=st.integers(0, 2),
+        move=st.sampled_from(MOVES),
+    )
+    def two_things_at_once(
+        self, *, symbol: str, first: str, second: str, side: str, size: int, move: D
+    ) -> None:
+        """Two events on one symbol with no wait between them: the daemon sees the second
+        (or reconciles, crashes, is killed) while it still acts on the first (the bug of the
+        cached read was such a pair)."""
+        done = []
+        reads: list[Future[None]] = []
+        for action in (first, second):
+            if action == "open":
+                done.append(self._open(symbol, side, size))
+            elif action == "close":
+                done.append(self._close(symbol))
+            elif action == "reconcile":  # under way while the next thing happens
+                reads.append(self.portal.start_task_soon(self.live.daemon.account.reconcile))
+                done.append("reconcile")
+            elif action == "crash":
+                done.append(self._crash(symbol))
+            elif action == "restart":
+                self._restart()
+                done.append("restart")
+            else:
+                done.append(self._move_to(symbol, self.prices[symbol] * (1 + move / 100)))
+        for read in reads:
+            read.result(WAIT_S)
+        self._did(" + ".join(done))
 
     @precondition(lambda self: any(self._position(s) != 0 for s in SYMBOLS))
     @rule(data=st.data(), fraction=st.sampled_from((D("0.1"), D("0.25"))))
@@ -247,17 +307,22 @@ class DaemonMachine(RuleBasedStateMachine):
         self.portal.call(self.live.daemon.account.reconcile)
         self._did("reconcile")
 
-    @precondition(lambda self: self.crashes < CRASHES_PER_RUN)
     @rule(symbol=st.sampled_from(SYMBOLS))
     def a_symbol_actor_crashes(self, symbol: str) -> None:
-        actor = self.live.daemon.account.actors.get(symbol)
-        if actor is None or f"symbol:{symbol}" not in self.live.daemon.supervisor:
-            return
+        self._did(self._crash(symbol))
+
+    def _crash(self, symbol: str) -> str:
+        daemon = self.live.daemon
+        actor = daemon.account.actors.get(symbol)
+        if actor is None or f"symbol:{symbol}" not in daemon.supervisor:
+            return f"no actor of {symbol} to crash"
+        if self.crashes >= CRASHES_PER_RUN:
+            return f"no more crashes of {symbol}"
         self.crashes += 1
         started_at = actor.started_at
         assert actor.mailbox.post(Woken(RuntimeError("a crash the test caused")))
         self.portal.call(self._restarted, symbol, started_at)
-        self._did(f"crash {symbol}")
+        return f"crash {symbol}"
 
     async def _restarted(self, symbol: str, started_at: float | None) -> None:
         """Until the supervisor has started the crashed actor again (or it ended)."""
@@ -270,10 +335,13 @@ class DaemonMachine(RuleBasedStateMachine):
     @rule()
     def the_daemon_restarts(self) -> None:
         """Killed abruptly and started again on the same state_dir and simulator."""
+        self._restart()
+        self._did("restart")
+
+    def _restart(self) -> None:
         self._stop_daemon()
         self.live = self._start_daemon()
         self.crashes = 0
-        self._did("restart")
 
     # --- invariants -------------------------------------------------------------------------
 
