@@ -72,6 +72,10 @@ class Account:
         # Symbols the user stream has changed since the last read started: a read of their
         # orders made before that is stale (a closed position's orders still listed).
         self._changed: set[str] = set()
+        # Symbols whose position the stream changed since the last read started: their
+        # position as streamed is newer than the read's (a position opened while the read was
+        # under way must not reach its new actor as flat).
+        self._moved: set[str] = set()
         self.liveness = Liveness()
         self._reading = anyio.Lock()
         self.reconciled = anyio.Event()
@@ -167,7 +171,7 @@ class Account:
             if symbol not in self._changed and time.monotonic() - self._read_at <= max_age_s:
                 return True
             started, changed = time.monotonic(), self._changed
-            self._changed = set()
+            self._changed, self._moved = set(), set()
             try:
                 with self.liveness.working():
                     positions = await self._exchange.positions()
@@ -176,7 +180,12 @@ class Account:
                 log.warning("account.reconcile_failed", error=str(exc))
                 self._changed |= changed
                 return False
-            self._positions = {p.symbol: p for p in positions if p.amount != 0}
+            read = {p.symbol: p for p in positions if p.amount != 0}
+            for streamed in self._moved:
+                read.pop(streamed, None)
+                if streamed in self._positions:
+                    read[streamed] = self._positions[streamed]
+            self._positions = read
             by_symbol: dict[str, list[OrderView]] = {}
             for order in orders:
                 by_symbol.setdefault(order.symbol, []).append(order)
@@ -227,6 +236,7 @@ class Account:
     def _on_position(self, update: PositionUpdate) -> None:
         position = update.position
         self._changed.add(position.symbol)
+        self._moved.add(position.symbol)
         if position.amount == 0:
             self._positions.pop(position.symbol, None)
         else:

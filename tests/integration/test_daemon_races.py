@@ -44,18 +44,12 @@ async def set_faults(live: Live, body: dict[str, object]) -> None:
     assert answer.status == 200, answer.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Account.reconcile posts its read, made before the position opened, to the symbol "
-        "actor the stream started for it meanwhile: ExchangeState(position=None) tells the new "
-        "actor the symbol is flat, it ends, and the position stays naked until the next "
-        "periodic reconciliation (exitd/actors/account.py, Account.reconcile)"
-    ),
-)
 async def test_a_position_opened_while_a_reconciliation_reads_gets_its_hard_stop(
     tmp_path: Path,
 ) -> None:
+    """The reconciliation's read, made before the position opened, must not reach the actor
+    the stream started for it: told "flat", it would end and leave the position naked until
+    the next periodic reconciliation (30 s)."""
     async with live_daemon(tmp_path) as live:
         await live.price(SYMBOL, "40000")
         # The read's positions are taken at once; its open orders come 300 ms later.
