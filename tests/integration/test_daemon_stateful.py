@@ -36,6 +36,7 @@ from exitd.actors.messages import Woken
 from exitd.daemon import Daemon
 from exitd.engine import Leg, OrderSide
 from exitd.exchange.sim.ledger import LedgerOrder
+from exitd.exchange.sim.limits import RateLimits
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops.config import parse_config
 from tests.exchange.sim.server_harness import Client, running
@@ -56,6 +57,10 @@ BAND = D("0.08")
 # trail's activation, TP2, and back through breakeven's stop and the HARD_SL.
 LEVELS = (D("0.85"), D("1.05"), D("1.55"), D("2.05"), D("2.6"), D("0.05"), D("-0.5"), D("-2.1"))
 CRASHES_PER_RUN = 2  # the supervisor gives up after 3 within 5 s: a crash loop is not the test's
+# An example packs minutes of restarts and account reads (weight 85 each) into seconds: ten
+# times Binance's weight per minute, so the daemon's Retry-After waits (test_faults.py's
+# subject) do not outlast `Live.settle`.
+LIMITS = RateLimits(weight_per_minute=24_000)
 # What `two_things_at_once` may do, back to back.
 ACTIONS = ("open", "close", "price", "reconcile", "crash", "restart")
 
@@ -92,7 +97,7 @@ class DaemonMachine(RuleBasedStateMachine):
         self.sim: SimExchange
         self.client: Client
         self.sim, self.client = self._exit.enter_context(
-            self.portal.wrap_async_context_manager(running())
+            self.portal.wrap_async_context_manager(running(limits=LIMITS))
         )
         self.prices = dict(START)
         self._daemon: AbstractContextManager[Daemon] | None = None
@@ -408,7 +413,7 @@ class DaemonMachine(RuleBasedStateMachine):
 
 
 SETTINGS = settings(
-    max_examples=20,
+    max_examples=25,
     stateful_step_count=15,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
