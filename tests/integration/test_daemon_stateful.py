@@ -36,7 +36,6 @@ from exitd.actors.messages import Woken
 from exitd.daemon import Daemon
 from exitd.engine import Leg, OrderSide
 from exitd.exchange.sim.ledger import LedgerOrder
-from exitd.exchange.sim.limits import RateLimits
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops.config import parse_config
 from tests.exchange.sim.server_harness import Client, running
@@ -57,10 +56,11 @@ BAND = D("0.08")
 # trail's activation, TP2, and back through breakeven's stop and the HARD_SL.
 LEVELS = (D("0.85"), D("1.05"), D("1.55"), D("2.05"), D("2.6"), D("0.05"), D("-0.5"), D("-2.1"))
 CRASHES_PER_RUN = 2  # the supervisor gives up after 3 within 5 s: a crash loop is not the test's
-# An example packs minutes of restarts and account reads (weight 85 each) into seconds: ten
-# times Binance's weight per minute, so the daemon's Retry-After waits (test_faults.py's
-# subject) do not outlast `Live.settle`.
-LIMITS = RateLimits(weight_per_minute=24_000)
+# An example packs minutes of account reads (weight 85 each: at every start, restart,
+# reconciliation and new position) into seconds. Past 80 % of Binance's 2400 a minute the
+# daemon sends only protective writes (RateBudget), so a target's cancel would wait out the
+# minute: the rules that read stop at half of it.
+WEIGHT_SHARE = 0.5
 # What `two_things_at_once` may do, back to back.
 ACTIONS = ("open", "close", "price", "reconcile", "crash", "restart")
 
@@ -97,7 +97,7 @@ class DaemonMachine(RuleBasedStateMachine):
         self.sim: SimExchange
         self.client: Client
         self.sim, self.client = self._exit.enter_context(
-            self.portal.wrap_async_context_manager(running(limits=LIMITS))
+            self.portal.wrap_async_context_manager(running())
         )
         self.prices = dict(START)
         self._daemon: AbstractContextManager[Daemon] | None = None
@@ -163,6 +163,16 @@ class DaemonMachine(RuleBasedStateMachine):
     def _position(self, symbol: str) -> D:
         return self.sim.account.position(symbol).amount
 
+    def _reads_allowed(self) -> bool:
+        """Whether the request weight used this minute leaves room for more account reads."""
+        return self.portal.call(self._weight_share) < WEIGHT_SHARE
+
+    def _weight_share(self) -> float:
+        limiter = self.sim.limiter
+        now = self.sim.clock()
+        used = max((s.weight.current(now) for s in limiter._ips.values()), default=0)
+        return used / limiter.limits.weight_per_minute
+
     def _new_lifetime(self, symbol: str) -> None:
         self.lifetime_from[symbol] = len(own_orders(self.sim.account.ledger, symbol))
 
@@ -175,6 +185,8 @@ class DaemonMachine(RuleBasedStateMachine):
     )
     def entry_bot_trades(self, symbol: str, side: str, size: int) -> None:
         """A new position, an add, a reduce or a flip: an entry bot's MARKET order."""
+        if not self._reads_allowed():
+            return
         if self._adopts_anew(symbol, side, size):
             self._new_lifetime(symbol)  # the daemon is at rest: what follows is the new one's
         self._did(self._open(symbol, side, size))
@@ -186,6 +198,8 @@ class DaemonMachine(RuleBasedStateMachine):
         return before == 0 or before * signed > 0 or before * (before + signed) < 0
 
     def _open(self, symbol: str, side: str, size: int) -> str:
+        if not self._reads_allowed():  # its new actor reads the account
+            return f"no open on {symbol}: the weight is spent"
         qty = SIZES[symbol][size]
         price = str(self.prices[symbol])
         self.portal.call(self.live.open, symbol, side, qty, price)
@@ -260,6 +274,8 @@ class DaemonMachine(RuleBasedStateMachine):
                 done.append(self._open(symbol, side, size))
             elif action == "close":
                 done.append(self._close(symbol))
+            elif action == "reconcile" and not self._reads_allowed():
+                done.append("no reconcile: the weight is spent")
             elif action == "reconcile":  # under way while the next thing happens
                 reads.append(self.portal.start_task_soon(self.live.daemon.account.reconcile))
                 done.append("reconcile")
@@ -269,8 +285,7 @@ class DaemonMachine(RuleBasedStateMachine):
                 for read in reads:  # a read of the daemon about to die must not outlive it
                     read.result(WAIT_S)
                 reads.clear()
-                self._restart()
-                done.append("restart")
+                done.append(self._restart())
             else:
                 done.append(self._move_to(symbol, self.prices[symbol] * (1 + move / 100)))
         for read in reads:
@@ -323,6 +338,8 @@ class DaemonMachine(RuleBasedStateMachine):
 
     @rule()
     def reconciliation_runs(self) -> None:
+        if not self._reads_allowed():
+            return
         self.portal.call(self.live.daemon.account.reconcile)
         self._did("reconcile")
 
@@ -335,7 +352,7 @@ class DaemonMachine(RuleBasedStateMachine):
         actor = daemon.account.actors.get(symbol)
         if actor is None or f"symbol:{symbol}" not in daemon.supervisor:
             return f"no actor of {symbol} to crash"
-        if self.crashes >= CRASHES_PER_RUN:
+        if self.crashes >= CRASHES_PER_RUN or not self._reads_allowed():
             return f"no more crashes of {symbol}"
         self.crashes += 1
         started_at = actor.started_at
@@ -354,13 +371,15 @@ class DaemonMachine(RuleBasedStateMachine):
     @rule()
     def the_daemon_restarts(self) -> None:
         """Killed abruptly and started again on the same state_dir and simulator."""
-        self._restart()
-        self._did("restart")
+        self._did(self._restart())
 
-    def _restart(self) -> None:
+    def _restart(self) -> str:
+        if not self._reads_allowed():
+            return "no restart: the weight is spent"
         self._stop_daemon()
         self.live = self._start_daemon()
         self.crashes = 0
+        return "restart"
 
     # --- invariants -------------------------------------------------------------------------
 
