@@ -72,6 +72,10 @@ class Account:
         # Symbols the user stream has changed since the last read started: a read of their
         # orders made before that is stale (a closed position's orders still listed).
         self._changed: set[str] = set()
+        # Symbols whose position the stream changed since the last read started: their
+        # position as streamed is newer than the read's (a position opened while the read was
+        # under way must not reach its new actor as flat).
+        self._moved: set[str] = set()
         self.liveness = Liveness()
         self._reading = anyio.Lock()
         self.reconciled = anyio.Event()
@@ -167,7 +171,7 @@ class Account:
             if symbol not in self._changed and time.monotonic() - self._read_at <= max_age_s:
                 return True
             started, changed = time.monotonic(), self._changed
-            self._changed = set()
+            self._changed, self._moved = set(), set()
             try:
                 with self.liveness.working():
                     positions = await self._exchange.positions()
@@ -177,13 +181,13 @@ class Account:
                 self._changed |= changed
                 return False
             # A position the stream changed while the read was on its way keeps the stream's
-            # word, which is newer: a take-profit's fill must not be undone by a position
-            # read just before it (its actor would see the position grow back).
+            # word, which is newer: a take-profit's fill must not be undone by a position read
+            # just before it, nor a position opened meanwhile reach its new actor as flat.
             read = {p.symbol: p for p in positions if p.amount != 0}
-            for symbol_with_news in self._changed:
-                read.pop(symbol_with_news, None)
-                if symbol_with_news in self._positions:
-                    read[symbol_with_news] = self._positions[symbol_with_news]
+            for streamed in self._moved:
+                read.pop(streamed, None)
+                if streamed in self._positions:
+                    read[streamed] = self._positions[streamed]
             self._positions = read
             by_symbol: dict[str, list[OrderView]] = {}
             for order in orders:
@@ -235,6 +239,7 @@ class Account:
     def _on_position(self, update: PositionUpdate) -> None:
         position = update.position
         self._changed.add(position.symbol)
+        self._moved.add(position.symbol)
         if position.amount == 0:
             self._positions.pop(position.symbol, None)
         else:
