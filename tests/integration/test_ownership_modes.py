@@ -41,6 +41,17 @@ def ids_on_exchange(live: Live) -> set[str]:
     return {o.client_order_id for o in live.sim.account.ledger.orders if o.symbol == SYMBOL}
 
 
+async def rest_foreign_take_profit(live: Live) -> None:
+    """Someone else's reduce-only LIMIT, placed on the exchange directly."""
+    params = {
+        "symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "quantity": "0.1",
+        "price": "41000", "timeInForce": "GTC", "reduceOnly": "true",
+        "newClientOrderId": "someone-elses-tp",
+    }  # fmt: skip
+    placed = await live.client.call("POST", "/fapi/v1/order", params)
+    assert placed.status == 200, placed.body
+
+
 async def until(live: Live, condition: object) -> None:
     assert callable(condition)
     with anyio.fail_after(WAIT_S):
@@ -189,13 +200,7 @@ async def test_a_foreign_exit_order_on_an_owned_symbol_is_a_counted_conflict(
         await live.price(SYMBOL, "40000")
         await live.open(SYMBOL, "LONG", "1", "40000")
         await live.settle(SYMBOL)
-        params = {
-            "symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "quantity": "0.1",
-            "price": "41000", "timeInForce": "GTC", "reduceOnly": "true",
-            "newClientOrderId": "someone-elses-tp",
-        }  # fmt: skip
-        placed = await live.client.call("POST", "/fapi/v1/order", params)
-        assert placed.status == 200, placed.body
+        await rest_foreign_take_profit(live)
         with capture_logs() as logs:
             await live.daemon.account.reconcile()
             await until(live, lambda: live.daemon.gateway.metrics.total_conflicts == 1)
@@ -214,13 +219,7 @@ async def test_a_foreign_exit_order_still_resting_for_the_next_position_is_count
         await live.price(SYMBOL, "40000")
         await live.open(SYMBOL, "LONG", "1", "40000")
         await live.settle(SYMBOL)
-        params = {
-            "symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "quantity": "0.1",
-            "price": "41000", "timeInForce": "GTC", "reduceOnly": "true",
-            "newClientOrderId": "someone-elses-tp",
-        }  # fmt: skip
-        placed = await live.client.call("POST", "/fapi/v1/order", params)
-        assert placed.status == 200, placed.body
+        await rest_foreign_take_profit(live)
         await live.daemon.account.reconcile()
         await until(live, lambda: live.daemon.gateway.metrics.total_conflicts == 1)
         first = live.daemon.account.actors[SYMBOL]
