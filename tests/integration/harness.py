@@ -175,3 +175,23 @@ async def daemon_running(
             await daemons[0].account.reconciled.wait()
         yield daemons[0]
         tasks.cancel_scope.cancel()
+
+
+async def set_faults(live: Live, body: dict[str, Any]) -> None:
+    answer = await live.client.admin("POST", "/sim/faults", body)
+    assert answer.status == 200, answer.body
+
+
+def on_delayed_request(sim: SimExchange) -> anyio.Event:
+    """Set when the simulator starts holding a request back (`latency_ms`): it has arrived."""
+    arrived = anyio.Event()
+    delay_of = sim.faults.latency_ms
+
+    def latency_ms(method: str, path: str) -> int:
+        delay = delay_of(method, path)
+        if delay:
+            arrived.set()
+        return delay
+
+    sim.faults.latency_ms = latency_ms  # type: ignore[method-assign]
+    return arrived

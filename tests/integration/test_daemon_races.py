@@ -12,8 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from exitd.exchange.sim.server import SimExchange
-from tests.integration.harness import Live, live_daemon
+from tests.integration.harness import live_daemon, on_delayed_request, set_faults
 
 pytestmark = pytest.mark.anyio
 SYMBOL = "BTCUSDT"
@@ -22,26 +21,6 @@ SYMBOL = "BTCUSDT"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def on_delayed_request(sim: SimExchange) -> anyio.Event:
-    """Set when the simulator starts holding a request back (`latency_ms`): it has arrived."""
-    arrived = anyio.Event()
-    delay_of = sim.faults.latency_ms
-
-    def latency_ms(method: str, path: str) -> int:
-        delay = delay_of(method, path)
-        if delay:
-            arrived.set()
-        return delay
-
-    sim.faults.latency_ms = latency_ms  # type: ignore[method-assign]
-    return arrived
-
-
-async def set_faults(live: Live, body: dict[str, object]) -> None:
-    answer = await live.client.admin("POST", "/sim/faults", body)
-    assert answer.status == 200, answer.body
 
 
 async def test_a_position_opened_while_a_reconciliation_reads_gets_its_hard_stop(

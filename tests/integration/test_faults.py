@@ -11,14 +11,13 @@ import time
 from collections import Counter
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 
 from exitd.exchange.sim.streams import StreamHub
 from exitd.ops.metrics import OrderOutcome
-from tests.integration.harness import Live, live_daemon
+from tests.integration.harness import Live, live_daemon, set_faults
 from tests.integration.ledger_checks import assert_invariants, leg_of, open_exit_orders, own_orders
 
 pytestmark = pytest.mark.anyio
@@ -29,11 +28,6 @@ OTHER = "ETHUSDT"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def set_faults(live: Live, body: dict[str, Any]) -> None:
-    answer = await live.client.admin("POST", "/sim/faults", body)
-    assert answer.status == 200, answer.body
 
 
 async def clear_faults(live: Live) -> None:

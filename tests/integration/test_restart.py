@@ -30,7 +30,13 @@ from exitd.exchange.sim.ledger import Ledger
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops.config import parse_config
 from tests.exchange.sim.server_harness import Client, running
-from tests.integration.harness import ENVIRON, Live, config_text, daemon_running
+from tests.integration.harness import (
+    ENVIRON,
+    Live,
+    config_text,
+    daemon_running,
+    on_delayed_request,
+)
 from tests.integration.ledger_checks import (
     assert_invariants,
     leg_of,
@@ -335,7 +341,7 @@ async def test_a_stop_that_lands_after_the_crash_is_not_left_beside_the_new_ones
             await live.settle(SYMBOL)
             slow = {"latency_ms": {"POST /fapi/v1/algoOrder": 1000}}
             assert (await client.admin("POST", "/sim/faults", slow)).status == 200
-            arrived = _on_delayed_request(sim)
+            arrived = on_delayed_request(sim)
             await live.price(SYMBOL, "40800")  # the trail's stop at 40596 goes out, slowly
             with anyio.fail_after(5):
                 await arrived.wait()  # at the exchange, not yet executed: crash now
@@ -355,18 +361,3 @@ async def test_a_stop_that_lands_after_the_crash_is_not_left_beside_the_new_ones
             await live.settle(SYMBOL)
             assert working_stop(sim) == D("40795.0")
         assert_invariants(ledger, SYMBOL)
-
-
-def _on_delayed_request(sim: SimExchange) -> anyio.Event:
-    """Set when the simulator starts holding a request back (`latency_ms`): it has arrived."""
-    arrived = anyio.Event()
-    delay_of = sim.faults.latency_ms
-
-    def latency_ms(method: str, path: str) -> int:
-        delay = delay_of(method, path)
-        if delay:
-            arrived.set()
-        return delay
-
-    sim.faults.latency_ms = latency_ms  # type: ignore[method-assign]
-    return arrived
