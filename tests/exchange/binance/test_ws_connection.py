@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
-from aiohttp import WSMsgType, web
-from ws_peer import Peer, serving
+from aiohttp import web
+from ws_peer import PingAndEcho, serving
 
 from exitd.exchange.binance.ws_connection import HandshakeFailed, connect
 
@@ -22,28 +22,16 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
 
 
 async def test_a_ping_from_the_server_is_answered_and_text_goes_both_ways() -> None:
-    pong = anyio.Event()
-    answers: list[bytes] = []
-
-    async def script(peer: Peer) -> None:
-        await peer.ws.send_str("hello")
-        await peer.ws.ping(b"are you there")
-        message = await peer.ws.receive()
-        if message.type is WSMsgType.PONG:
-            answers.append(message.data)
-            pong.set()
-        echo = await peer.ws.receive()
-        await peer.ws.send_str(f"echo {echo.data}")
-        await peer.ws.close(code=4000, message=b"done")
+    script = PingAndEcho()
 
     texts: list[str] = []
     async with serving(script, autoping=False) as served:
         conn = await connect(f"{served.ws_url}/market/stream", texts.append)
         with anyio.fail_after(5):
-            await pong.wait()
+            await script.pong.wait()
             conn.send_text("back")
             await conn.wait_closed()
-    assert answers == [b"are you there"]
+    assert script.answers == [b"are you there"]
     assert texts == ["hello", "echo back"]
     assert conn.end_reason == "close frame 4000"
     assert not conn.open

@@ -10,11 +10,10 @@ from typing import Any
 import anyio
 import pytest
 import trustme
-from aiohttp import WSMsgType
 from binance_harness import D, fast_backoff, pump_market
 from structlog.testing import capture_logs
 from tls_certs import client_context, server_context
-from ws_peer import Peer, serving
+from ws_peer import Peer, PingAndEcho, serving
 
 from exitd.exchange.binance.market_stream import BinanceMarketStream
 from exitd.exchange.binance.ws_connection import connect
@@ -31,19 +30,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
 
 async def test_text_a_ping_and_a_close_frame_over_wss() -> None:
     ca = trustme.CA()
-    pong = anyio.Event()
-    answers: list[bytes] = []
-
-    async def script(peer: Peer) -> None:
-        await peer.ws.send_str("hello")
-        await peer.ws.ping(b"are you there")
-        message = await peer.ws.receive()
-        if message.type is WSMsgType.PONG:
-            answers.append(message.data)
-            pong.set()
-        echo = await peer.ws.receive()
-        await peer.ws.send_str(f"echo {echo.data}")
-        await peer.ws.close(code=4000, message=b"done")
+    script = PingAndEcho()
 
     texts: list[str] = []
     server = server_context(ca)
@@ -53,11 +40,11 @@ async def test_text_a_ping_and_a_close_frame_over_wss() -> None:
             f"{served.ws_url}/market/stream", texts.append, ssl_context=client_context(ca)
         )
         with anyio.fail_after(WAIT_S):
-            await pong.wait()
+            await script.pong.wait()
             conn.send_text("back")
             await conn.wait_closed()
         assert [peer.tls for peer in served.peers] == [True]
-    assert answers == [b"are you there"]
+    assert script.answers == [b"are you there"]
     assert texts == ["hello", "echo back"]
     assert conn.end_reason == "close frame 4000"
     assert server.sni == [None]  # an IP address is no server name

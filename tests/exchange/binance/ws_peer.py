@@ -119,3 +119,22 @@ async def serving(
         for peer in peers:
             await peer.ws.close()
         await runner.cleanup()
+
+
+class PingAndEcho:
+    """A peer's script: text, a ping, an echo of the client's text, then a close frame."""
+
+    def __init__(self) -> None:
+        self.pong = anyio.Event()
+        self.answers: list[bytes] = []
+
+    async def __call__(self, peer: Peer) -> None:
+        await peer.ws.send_str("hello")
+        await peer.ws.ping(b"are you there")
+        message = await peer.ws.receive()
+        if message.type is WSMsgType.PONG:
+            self.answers.append(message.data)
+            self.pong.set()
+        echo = await peer.ws.receive()
+        await peer.ws.send_str(f"echo {echo.data}")
+        await peer.ws.close(code=4000, message=b"done")
