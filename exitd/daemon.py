@@ -44,13 +44,12 @@ from exitd.exchange.sim.prices import (
 )
 from exitd.exchange.sim.server import SimExchange
 from exitd.ops import service_health
-from exitd.ops.config import BUNDLED_SYMBOL, Config, router
+from exitd.ops.config import BUNDLED_PRICES, BUNDLED_SYMBOL, Config, router
 from exitd.ops.metrics_http import MetricsServer
 from exitd.ops.prometheus import registry_for
 
 log = structlog.get_logger("exitd.daemon")
 
-BUNDLED_PRICES = "btcusdt-um-trades-2024-07-18_19.csv"
 DEMO_QTY = Decimal("0.5")
 
 

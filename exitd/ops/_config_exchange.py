@@ -32,7 +32,9 @@ from exitd.ops._config_schema import (
 )
 from exitd.ops.logs import remember_secret
 
-# The bundled price file's symbol (exitd/data): what the embedded simulator replays by default.
+# The bundled price file (exitd/data) and its symbol: what the embedded simulator replays when
+# the config names neither prices nor a walk.
+BUNDLED_PRICES = "btcusdt-um-trades-2024-07-18_19.csv"
 BUNDLED_SYMBOL = "BTCUSDT"
 
 

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from exitd.engine import ExitProfile, ExitRouter, profile_problems
 from exitd.ops._config_control import ControlSettings, control_settings
 from exitd.ops._config_exchange import (
+    BUNDLED_PRICES,
     BUNDLED_SYMBOL,
     DEFAULT_URLS,
     ExchangeKind,
@@ -58,6 +59,7 @@ from exitd.ops._config_values import (
 from exitd.ownership import EXIT_BRAIN, MODULE_NAME, Guard, Mode, validate_mode
 
 __all__ = [
+    "BUNDLED_PRICES",
     "BUNDLED_SYMBOL",
     "DEFAULT_URLS",
     "Config",
